@@ -1,0 +1,371 @@
+"""Writes on blobs and uploads.
+
+A push announces each object by size and sha256. `blob_claim` finds or makes
+the team's blob row for those bytes; `upload_open` starts (or finds) the
+multipart transfer of a pending blob; `upload_complete` checks every part
+against what the client sent and joins them. A background task re-reads the
+object and compares its whole sha256 (`blob_verify`).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import logging
+import re
+from dataclasses import dataclass
+from typing import IO, Any
+
+from django.conf import settings
+from django.core import signing
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from apps.artifacts.models import Blob, BlobState, Upload, UploadState
+from apps.artifacts.storage import StorageError, StoredPart, get_storage
+from apps.core.errors import Conflict, InvalidInput, NotFound
+from apps.users.models import Team
+
+logger = logging.getLogger(__name__)
+
+SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+MD5_RE = re.compile(r"^[0-9a-f]{32}$")
+PART_SALT = "dstack.artifacts.part"
+DOWNLOAD_SALT = "dstack.artifacts.download"
+MAX_PARTS = 10_000  # the S3 limit on parts of one multipart upload
+
+
+class ChecksumMismatch(InvalidInput):
+    code = "checksum_mismatch"
+
+
+def validate_sha256(value: object, *, field: str) -> str:
+    if not isinstance(value, str) or not SHA256_RE.match(value):
+        raise InvalidInput(f"{field} must be 64 lowercase hex digits", field=field)
+    return value
+
+
+def decode_inline(data: object, *, size: int, sha256: str, field: str) -> bytes:
+    """Decode base64 inline data and check it against the announced size and hash."""
+    if not isinstance(data, str):
+        raise InvalidInput(f"{field} must be a base64 string", field=field)
+    try:
+        raw = base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidInput(f"{field} is not valid base64", field=field) from None
+    if len(raw) != size:
+        raise ChecksumMismatch(
+            f"{field} has {len(raw)} bytes but size says {size}", field=field
+        )
+    if hashlib.sha256(raw).hexdigest() != sha256:
+        raise ChecksumMismatch(f"{field} does not match its sha256", field=field)
+    return raw
+
+
+def blob_claim(*, team: Team, sha256: str, size: int) -> Blob:
+    """Return the team's blob for these bytes, creating a pending one.
+
+    The row is locked until the caller's transaction ends, so that the
+    collector of unreferenced blobs cannot delete it between this call and
+    the attachment that will reference it.
+    """
+    blob = Blob.objects.select_for_update().filter(team=team, sha256=sha256).first()
+    if blob is None:
+        try:
+            with transaction.atomic():
+                blob = Blob.objects.create(team=team, sha256=sha256, size=size)
+        except IntegrityError:
+            # Another push of the same bytes created it first.
+            blob = Blob.objects.select_for_update().get(team=team, sha256=sha256)
+    if blob.size != size:
+        raise ChecksumMismatch(
+            f"these bytes were pushed before with size {blob.size}, not {size}: "
+            "the sha256 or the size is wrong",
+            field="size",
+        )
+    if blob.state == BlobState.CORRUPT:
+        # The stored copy failed its re-read: take the bytes again.
+        blob.state = BlobState.PENDING
+        blob.save(update_fields=["state"])
+    return blob
+
+
+def blob_store_inline(*, blob: Blob, data: bytes) -> None:
+    if blob.state != BlobState.PENDING:
+        return
+    get_storage().put(blob.key, data)
+    # The bytes were hashed on arrival, so they are verified already.
+    blob.state = BlobState.VERIFIED
+    blob.verified_at = timezone.now()
+    blob.save(update_fields=["state", "verified_at"])
+
+
+def upload_open(*, blob: Blob) -> Upload:
+    """Return the open upload of a pending blob, starting one if there is none."""
+    upload = Upload.objects.filter(blob=blob, state=UploadState.OPEN).first()
+    if upload is not None:
+        return upload
+
+    part_size = settings.UPLOAD_PART_SIZE
+    while -(-blob.size // part_size) > MAX_PARTS:
+        part_size *= 2
+    backend_id = get_storage().create_multipart(blob.key)
+    upload = Upload.objects.create(
+        team_id=blob.team_id, blob=blob, part_size=part_size, backend_id=backend_id
+    )
+    logger.info("upload opened: upload=%s blob=%s size=%s", upload.pk, blob.pk, blob.size)
+    return upload
+
+
+def _part_url(upload: Upload, number: int) -> str:
+    url = get_storage().part_url(
+        upload.blob.key, upload.backend_id, number, upload.part_length(number)
+    )
+    if url is not None:
+        return url
+    token = signing.dumps({"u": str(upload.pk), "n": number}, salt=PART_SALT)
+    return f"{settings.PUBLIC_URL}/api/transfers/parts/{token}"
+
+
+def upload_describe(upload: Upload, *, fresh: bool = False) -> dict[str, Any]:
+    """Describe an upload's parts with URLs and the MD5 of those already stored.
+
+    `fresh` skips asking the store for stored parts, for an upload that was
+    opened a moment ago.
+    """
+    stored = {} if fresh else get_storage().list_parts(upload.blob.key, upload.backend_id)
+    parts = []
+    for number in range(1, upload.part_count + 1):
+        length = upload.part_length(number)
+        present = stored.get(number)
+        parts.append(
+            {
+                "number": number,
+                "size": length,
+                "url": _part_url(upload, number),
+                "md5": present.md5 if present and present.size == length else None,
+            }
+        )
+    return {"id": str(upload.pk), "part_size": upload.part_size, "parts": parts}
+
+
+def upload_get_for_part_token(token: str) -> tuple[Upload, int]:
+    try:
+        payload = signing.loads(token, salt=PART_SALT, max_age=settings.SIGNED_URL_SECONDS)
+    except signing.SignatureExpired:
+        raise NotFound("this upload URL has expired: ask for a fresh one") from None
+    except signing.BadSignature:
+        raise NotFound("upload URL not found") from None
+    upload = (
+        Upload.objects.select_related("blob")
+        .filter(pk=payload["u"], state=UploadState.OPEN)
+        .first()
+    )
+    if upload is None:
+        raise NotFound("upload not found or no longer open")
+    number = int(payload["n"])
+    if not 1 <= number <= upload.part_count:
+        raise NotFound("upload part not found")
+    return upload, number
+
+
+def upload_write_part(*, upload: Upload, number: int, stream: IO[bytes], size: int) -> StoredPart:
+    expected = upload.part_length(number)
+    if size != expected:
+        raise InvalidInput(
+            f"part {number} must be {expected} bytes, not {size}", field="Content-Length"
+        )
+    try:
+        return get_storage().write_part(upload.blob.key, upload.backend_id, number, stream, size)
+    except StorageError as error:
+        raise InvalidInput(str(error), field="body") from None
+
+
+@dataclass(frozen=True)
+class ClientPart:
+    number: int
+    md5: str
+
+
+def parse_client_parts(value: object, *, field: str) -> list[ClientPart]:
+    if not isinstance(value, list):
+        raise InvalidInput(f"{field} must be a list", field=field)
+    parts = []
+    for position, item in enumerate(value):
+        where = f"{field}[{position}]"
+        if not isinstance(item, dict):
+            raise InvalidInput(f"{where} must be an object", field=where)
+        number, md5 = item.get("number"), item.get("md5")
+        if not isinstance(number, int) or isinstance(number, bool) or number < 1:
+            raise InvalidInput(f"{where}.number must be a positive integer", field=where)
+        if not isinstance(md5, str) or not MD5_RE.match(md5.lower()):
+            raise InvalidInput(f"{where}.md5 must be 32 hex digits", field=where)
+        parts.append(ClientPart(number=number, md5=md5.lower()))
+    return parts
+
+
+def upload_complete(*, upload: Upload, parts: list[ClientPart]) -> Blob:
+    """Check the client's parts against the store's, then join them.
+
+    The client's MD5 of each part must equal what the store computed on
+    arrival (its ETag), and each stored part must have the expected size;
+    otherwise nothing is joined and the upload stays open for a retry.
+    """
+    blob = upload.blob
+    count = upload.part_count
+    numbers = sorted(part.number for part in parts)
+    if numbers != list(range(1, count + 1)):
+        raise InvalidInput(
+            f"upload {upload.pk} has {count} parts: send the MD5 of parts 1 to {count}",
+            field=f"uploads.{upload.pk}.parts",
+        )
+
+    storage = get_storage()
+    try:
+        stored = storage.list_parts(blob.key, upload.backend_id)
+    except StorageError as error:
+        raise Conflict(f"upload {upload.pk} cannot be read: {error}") from None
+    for part in parts:
+        present = stored.get(part.number)
+        if present is None:
+            raise ChecksumMismatch(
+                f"part {part.number} of upload {upload.pk} was not uploaded",
+                field=f"uploads.{upload.pk}.parts.{part.number}",
+            )
+        if present.size != upload.part_length(part.number):
+            raise ChecksumMismatch(
+                f"part {part.number} of upload {upload.pk} has {present.size} bytes, "
+                f"expected {upload.part_length(part.number)}",
+                field=f"uploads.{upload.pk}.parts.{part.number}",
+            )
+        if present.md5 != part.md5:
+            raise ChecksumMismatch(
+                f"part {part.number} of upload {upload.pk} does not match its MD5: "
+                "upload it again",
+                field=f"uploads.{upload.pk}.parts.{part.number}",
+            )
+
+    storage.complete(blob.key, upload.backend_id, numbers)
+    actual = storage.size(blob.key)
+    if actual != blob.size:
+        raise ChecksumMismatch(
+            f"upload {upload.pk} joined into {actual} bytes, expected {blob.size}",
+            field=f"uploads.{upload.pk}",
+        )
+
+    Upload.objects.filter(pk=upload.pk).update(state=UploadState.COMPLETED)
+    Blob.objects.filter(pk=blob.pk, state=BlobState.PENDING).update(state=BlobState.STORED)
+    blob.state = BlobState.STORED
+    logger.info("upload completed: upload=%s blob=%s", upload.pk, blob.pk)
+    return blob
+
+
+def blob_verify(*, blob_id: int) -> str | None:
+    """Re-read a stored blob and compare its whole sha256; return the new state."""
+    blob = Blob.objects.filter(pk=blob_id, state=BlobState.STORED).first()
+    if blob is None:
+        return None
+    digest = hashlib.sha256()
+    size = 0
+    try:
+        for chunk in get_storage().iter_bytes(blob.key):
+            digest.update(chunk)
+            size += len(chunk)
+    except StorageError:
+        logger.exception("blob could not be re-read: blob=%s", blob.pk)
+        size = -1
+
+    ok = size == blob.size and digest.hexdigest() == blob.sha256
+    state = BlobState.VERIFIED if ok else BlobState.CORRUPT
+    Blob.objects.filter(pk=blob.pk, state=BlobState.STORED).update(
+        state=state, verified_at=timezone.now()
+    )
+    if not ok:
+        logger.error("blob failed verification: blob=%s size=%s", blob.pk, size)
+    return state
+
+
+def download_url(
+    *,
+    blob: Blob,
+    filename: str | None,
+    media_type: str,
+    fmt: str | None = None,
+    source_media_type: str | None = None,
+) -> str:
+    """Return a short-lived URL to read a blob: presigned, or through this server.
+
+    `fmt="csv"` converts a table on the way, which only this server can do;
+    `source_media_type` is then the stored table's type.
+    """
+    if blob.state == BlobState.CORRUPT:
+        raise Conflict(
+            "the stored bytes failed their checksum: push the object again", code="corrupt"
+        )
+    if fmt is None:
+        url = get_storage().download_url(blob.key, filename=filename, media_type=media_type)
+        if url is not None:
+            return url
+    payload = {"b": blob.pk, "f": filename, "t": media_type, "x": fmt, "s": source_media_type}
+    token = signing.dumps(payload, salt=DOWNLOAD_SALT, compress=True)
+    return f"{settings.PUBLIC_URL}/api/transfers/blobs/{token}"
+
+
+def blob_get_for_download_token(token: str) -> tuple[Blob, dict[str, Any]]:
+    try:
+        payload = signing.loads(token, salt=DOWNLOAD_SALT, max_age=settings.SIGNED_URL_SECONDS)
+    except signing.SignatureExpired:
+        raise NotFound("this download URL has expired: ask for a fresh one") from None
+    except signing.BadSignature:
+        raise NotFound("download URL not found") from None
+    blob = Blob.objects.filter(pk=payload["b"]).first()
+    if blob is None or not blob.is_readable:
+        raise NotFound("blob not found")
+    return blob, payload
+
+
+def blob_referenced(blob_id: int) -> bool:
+    """Tell whether any row still points at the blob.
+
+    Every model that keeps a blob has a foreign key to it, so walking the
+    reverse relations finds references from apps this one does not import.
+    """
+    for relation in Blob._meta.related_objects:
+        if relation.related_model is Upload:
+            continue
+        model = relation.related_model
+        if model._default_manager.filter(**{relation.field.name: blob_id}).exists():
+            return True
+    return False
+
+
+def blobs_release(*, blob_ids: list[int]) -> int:
+    """Delete the blobs among `blob_ids` that nothing references; return how many.
+
+    Works in batches of `DELETE_BATCH_SIZE`, each in its own transaction that
+    locks the rows, so a concurrent push of the same bytes waits and then
+    makes a new blob rather than reusing one whose bytes are being deleted.
+    """
+    released = 0
+    batch_size = settings.DELETE_BATCH_SIZE
+    for start in range(0, len(blob_ids), batch_size):
+        batch = blob_ids[start : start + batch_size]
+        with transaction.atomic():
+            blobs = list(Blob.objects.select_for_update().filter(pk__in=batch).order_by("pk"))
+            doomed = [blob for blob in blobs if not blob_referenced(blob.pk)]
+            if not doomed:
+                continue
+            keys = [blob.key for blob in doomed]
+            uploads = list(
+                Upload.objects.filter(blob__in=doomed, state=UploadState.OPEN).select_related("blob")
+            )
+            Blob.objects.filter(pk__in=[blob.pk for blob in doomed]).delete()
+            storage = get_storage()
+            for upload in uploads:
+                storage.abort(upload.blob.key, upload.backend_id)
+            storage.delete(keys)
+        released += len(doomed)
+    if released:
+        logger.info("blobs released: count=%s", released)
+    return released

@@ -1,0 +1,340 @@
+"""Storage backends for blobs: a folder on disk, or an S3-compatible bucket.
+
+Both speak the same multipart vocabulary, so the push flow does not care
+which one is configured: an upload has numbered parts, each part is stored
+with its MD5, and completing the upload joins the parts into the object.
+
+S3 is used through boto3 directly rather than django-storages: the push needs
+presigned multipart part uploads and ListParts, which django-storages does
+not expose, and its file objects read a whole object before the first byte.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+import uuid
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import IO, Any, Iterator
+
+from django.conf import settings
+
+from dstack_platform.config import StorageConfig
+
+CHUNK_SIZE = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class StoredPart:
+    number: int
+    size: int
+    md5: str
+
+
+class StorageError(Exception):
+    """The store failed or holds something other than what was expected."""
+
+
+class FilesystemStorage:
+    """Blobs as files under `root/objects`, parts under `root/uploads`."""
+
+    direct = False
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.objects = root / "objects"
+        self.uploads = root / "uploads"
+
+    def _path(self, key: str) -> Path:
+        return self.objects / key
+
+    def check(self) -> None:
+        self.objects.mkdir(parents=True, exist_ok=True)
+        probe = self.root / ".healthz"
+        probe.write_bytes(b"ok")
+        probe.unlink()
+
+    def put(self, key: str, data: bytes) -> None:
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Write beside the target and rename, so a reader never sees half a file.
+        with tempfile.NamedTemporaryFile(dir=path.parent, delete=False) as handle:
+            handle.write(data)
+        os.replace(handle.name, path)
+
+    def size(self, key: str) -> int | None:
+        try:
+            return self._path(key).stat().st_size
+        except FileNotFoundError:
+            return None
+
+    def iter_bytes(self, key: str, start: int = 0) -> Iterator[bytes]:
+        try:
+            handle = self._path(key).open("rb")
+        except FileNotFoundError:
+            raise StorageError(f"object {key} is missing") from None
+        with handle:
+            handle.seek(start)
+            while chunk := handle.read(CHUNK_SIZE):
+                yield chunk
+
+    def open(self, key: str) -> IO[bytes]:
+        return self._path(key).open("rb")
+
+    def delete(self, keys: list[str]) -> None:
+        for key in keys:
+            self._path(key).unlink(missing_ok=True)
+
+    def create_multipart(self, key: str) -> str:
+        backend_id = uuid.uuid4().hex
+        (self.uploads / backend_id).mkdir(parents=True, exist_ok=True)
+        return backend_id
+
+    def part_url(self, key: str, backend_id: str, number: int, size: int) -> str | None:
+        return None
+
+    def write_part(self, key: str, backend_id: str, number: int, stream: IO[bytes], size: int) -> StoredPart:
+        folder = self.uploads / backend_id
+        if not folder.is_dir():
+            raise StorageError(f"upload {backend_id} is not open")
+        digest = hashlib.md5()
+        written = 0
+        with tempfile.NamedTemporaryFile(dir=folder, delete=False) as handle:
+            while written < size and (chunk := stream.read(min(CHUNK_SIZE, size - written))):
+                handle.write(chunk)
+                digest.update(chunk)
+                written += len(chunk)
+        if written != size:
+            os.unlink(handle.name)
+            raise StorageError(f"part {number} has {written} bytes, expected {size}")
+        os.replace(handle.name, folder / f"{number}.part")
+        (folder / f"{number}.md5").write_text(digest.hexdigest())
+        return StoredPart(number=number, size=written, md5=digest.hexdigest())
+
+    def list_parts(self, key: str, backend_id: str) -> dict[int, StoredPart]:
+        folder = self.uploads / backend_id
+        parts: dict[int, StoredPart] = {}
+        if not folder.is_dir():
+            return parts
+        for checksum in folder.glob("*.md5"):
+            number = int(checksum.stem)
+            data = folder / f"{number}.part"
+            if data.exists():
+                parts[number] = StoredPart(number, data.stat().st_size, checksum.read_text())
+        return parts
+
+    def complete(self, key: str, backend_id: str, numbers: list[int]) -> None:
+        folder = self.uploads / backend_id
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, delete=False) as target:
+            for number in numbers:
+                with (folder / f"{number}.part").open("rb") as part:
+                    shutil.copyfileobj(part, target, CHUNK_SIZE)
+        os.replace(target.name, path)
+        shutil.rmtree(folder, ignore_errors=True)
+
+    def abort(self, key: str, backend_id: str) -> None:
+        shutil.rmtree(self.uploads / backend_id, ignore_errors=True)
+
+    def download_url(self, key: str, *, filename: str | None, media_type: str) -> str | None:
+        return None
+
+
+class S3Storage:
+    """Blobs as objects in one bucket of an S3-compatible store."""
+
+    def __init__(self, config: StorageConfig):
+        import boto3
+        from botocore.config import Config
+
+        self.bucket = config.bucket
+        self.direct = config.transfer == "direct"
+        session = boto3.session.Session(
+            aws_access_key_id=config.access_key_id,
+            aws_secret_access_key=config.secret_access_key,
+            region_name=config.region,
+        )
+        client_config = Config(
+            signature_version="s3v4",
+            s3={"addressing_style": "path"},
+            retries={"max_attempts": 3, "mode": "standard"},
+            max_pool_connections=32,
+        )
+        self.client = session.client("s3", endpoint_url=config.endpoint_url, config=client_config)
+        # Presigned URLs carry the host they were signed for, so URLs handed to
+        # clients are signed for the address the clients use.
+        public = config.public_endpoint_url or config.endpoint_url
+        self.signer = (
+            session.client("s3", endpoint_url=public, config=client_config)
+            if public != config.endpoint_url
+            else self.client
+        )
+
+    def check(self) -> None:
+        self.client.head_bucket(Bucket=self.bucket)
+
+    def ensure_bucket(self) -> None:
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+        except ClientError:
+            self.client.create_bucket(Bucket=self.bucket)
+
+    def put(self, key: str, data: bytes) -> None:
+        self.client.put_object(Bucket=self.bucket, Key=key, Body=data)
+
+    def size(self, key: str) -> int | None:
+        from botocore.exceptions import ClientError
+
+        try:
+            return int(self.client.head_object(Bucket=self.bucket, Key=key)["ContentLength"])
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
+                return None
+            raise
+
+    def iter_bytes(self, key: str, start: int = 0) -> Iterator[bytes]:
+        from botocore.exceptions import ClientError
+
+        extra: dict[str, Any] = {"Range": f"bytes={start}-"} if start else {}
+        try:
+            body = self.client.get_object(Bucket=self.bucket, Key=key, **extra)["Body"]
+        except ClientError as error:
+            raise StorageError(f"object {key} could not be read: {error}") from None
+        try:
+            yield from body.iter_chunks(CHUNK_SIZE)
+        finally:
+            body.close()
+
+    def delete(self, keys: list[str]) -> None:
+        # DeleteObjects takes at most 1,000 keys a call.
+        for start in range(0, len(keys), 1000):
+            batch = keys[start : start + 1000]
+            self.client.delete_objects(
+                Bucket=self.bucket,
+                Delete={"Objects": [{"Key": key} for key in batch], "Quiet": True},
+            )
+
+    def create_multipart(self, key: str) -> str:
+        return str(self.client.create_multipart_upload(Bucket=self.bucket, Key=key)["UploadId"])
+
+    def part_url(self, key: str, backend_id: str, number: int, size: int) -> str | None:
+        if not self.direct:
+            return None
+        return str(
+            self.signer.generate_presigned_url(
+                "upload_part",
+                Params={
+                    "Bucket": self.bucket,
+                    "Key": key,
+                    "UploadId": backend_id,
+                    "PartNumber": number,
+                },
+                ExpiresIn=settings.SIGNED_URL_SECONDS,
+                HttpMethod="PUT",
+            )
+        )
+
+    def write_part(self, key: str, backend_id: str, number: int, stream: IO[bytes], size: int) -> StoredPart:
+        # Spool the part so that its MD5 is known before it is sent: the store
+        # then rejects a part damaged on the way, and memory stays bounded.
+        digest = hashlib.md5()
+        written = 0
+        with tempfile.SpooledTemporaryFile(max_size=8 * CHUNK_SIZE) as spool:
+            while written < size and (chunk := stream.read(min(CHUNK_SIZE, size - written))):
+                spool.write(chunk)
+                digest.update(chunk)
+                written += len(chunk)
+            if written != size:
+                raise StorageError(f"part {number} has {written} bytes, expected {size}")
+            spool.seek(0)
+            import base64
+
+            self.client.upload_part(
+                Bucket=self.bucket,
+                Key=key,
+                UploadId=backend_id,
+                PartNumber=number,
+                Body=spool,
+                ContentLength=size,
+                ContentMD5=base64.b64encode(digest.digest()).decode(),
+            )
+        return StoredPart(number=number, size=written, md5=digest.hexdigest())
+
+    def list_parts(self, key: str, backend_id: str) -> dict[int, StoredPart]:
+        from botocore.exceptions import ClientError
+
+        parts: dict[int, StoredPart] = {}
+        paginator = self.client.get_paginator("list_parts")
+        try:
+            for page in paginator.paginate(Bucket=self.bucket, Key=key, UploadId=backend_id):
+                for part in page.get("Parts", []):
+                    number = int(part["PartNumber"])
+                    parts[number] = StoredPart(number, int(part["Size"]), part["ETag"].strip('"'))
+        except ClientError as error:
+            raise StorageError(f"upload {backend_id} could not be listed: {error}") from None
+        return parts
+
+    def complete(self, key: str, backend_id: str, numbers: list[int]) -> None:
+        stored = self.list_parts(key, backend_id)
+        self.client.complete_multipart_upload(
+            Bucket=self.bucket,
+            Key=key,
+            UploadId=backend_id,
+            MultipartUpload={
+                "Parts": [{"PartNumber": n, "ETag": f'"{stored[n].md5}"'} for n in numbers]
+            },
+        )
+
+    def abort(self, key: str, backend_id: str) -> None:
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=backend_id)
+        except ClientError:
+            pass  # already completed or aborted
+
+    def download_url(self, key: str, *, filename: str | None, media_type: str) -> str | None:
+        if not self.direct:
+            return None
+        params = {"Bucket": self.bucket, "Key": key, "ResponseContentType": media_type}
+        if filename:
+            params["ResponseContentDisposition"] = content_disposition(filename)
+        return str(
+            self.signer.generate_presigned_url(
+                "get_object", Params=params, ExpiresIn=settings.SIGNED_URL_SECONDS
+            )
+        )
+
+
+def content_disposition(filename: str, *, inline: bool = False) -> str:
+    """Build a Content-Disposition header that keeps any file name intact.
+
+    The quoted `filename` gets an ASCII stand-in; `filename*` (RFC 6266 and
+    RFC 5987) carries the real name percent-encoded as UTF-8.
+    """
+    from urllib.parse import quote
+
+    fallback = "".join(
+        c if c.isascii() and c.isprintable() and c not in '"\\%' else "_" for c in filename
+    )
+    kind = "inline" if inline else "attachment"
+    return f"{kind}; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
+Storage = FilesystemStorage | S3Storage
+
+
+@lru_cache(maxsize=1)
+def get_storage() -> Storage:
+    config: StorageConfig = settings.STORAGE
+    if config.backend == "filesystem":
+        assert config.root is not None
+        return FilesystemStorage(config.root)
+    return S3Storage(config)

@@ -1,0 +1,79 @@
+"""Pieces every API view uses: the actor, pagination, and the base view."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from django.db.models import QuerySet
+from rest_framework.request import Request
+from rest_framework.views import APIView
+
+from apps.core.errors import DstackError, InvalidInput, NotAuthenticated, NotFound, error_response
+from apps.users.actors import Actor
+
+MAX_PAGE_SIZE = 500
+
+
+def actor_of(request: Request) -> Actor:
+    actor = getattr(request, "_dstack_actor", None)
+    if actor is None:
+        actor = Actor.from_request(request)
+        request._dstack_actor = actor  # type: ignore[attr-defined]
+    return actor
+
+
+def positive_int(value: str | None, *, field: str, default: int, maximum: int | None = None) -> int:
+    if value is None or value == "":
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise InvalidInput(f"{field} must be a positive integer", field=field) from None
+    if number < 1 or (maximum is not None and number > maximum):
+        bound = f" up to {maximum}" if maximum else ""
+        raise InvalidInput(f"{field} must be a positive integer{bound}", field=field)
+    return number
+
+
+def paginate(
+    request: Request, queryset: QuerySet[Any], render: Callable[[Any], dict[str, Any]], *, default_size: int = 50
+) -> dict[str, Any]:
+    page = positive_int(request.query_params.get("page"), field="page", default=1)
+    size = positive_int(
+        request.query_params.get("page_size"), field="page_size", default=default_size, maximum=MAX_PAGE_SIZE
+    )
+    count = queryset.count()
+    start = (page - 1) * size
+    items = list(queryset[start : start + size]) if start < count else []
+    base = request.build_absolute_uri(request.path)
+    return {
+        "count": count,
+        "next": f"{base}?page={page + 1}&page_size={size}" if start + size < count else None,
+        "previous": f"{base}?page={page - 1}&page_size={size}" if page > 1 else None,
+        "results": [render(item) for item in items],
+    }
+
+
+class ApiView(APIView):
+    """The base of our API views.
+
+    An anonymous caller who asks for something it cannot see gets 401 rather
+    than 404: signing in might help, and the answer is the same whether the
+    object exists or not.
+    """
+
+    def handle_exception(self, exc: Exception) -> Any:
+        if isinstance(exc, NotFound) and not actor_of(self.request).is_authenticated:
+            response = error_response(NotAuthenticated("sign in or send an API token"))
+            response["WWW-Authenticate"] = 'Bearer realm="api"'
+            return response
+        return super().handle_exception(exc)
+
+    def require_user(self) -> Actor:
+        actor = actor_of(self.request)
+        if not actor.is_authenticated:
+            raise NotAuthenticated("sign in or send an API token")
+        return actor
+
+
+__all__ = ["ApiView", "DstackError", "actor_of", "paginate", "positive_int"]

@@ -1,0 +1,97 @@
+"""Reads of stacks and revisions that find and authorise in one step.
+
+Each selector raises the same `NotFound` for a stack that does not exist and
+for one the actor may not read, so a caller cannot tell them apart.
+"""
+
+from __future__ import annotations
+
+from django.db.models import Q, QuerySet
+
+from apps.core.errors import NotFound, PermissionDenied
+from apps.stacks.models import Attachment, Revision, RevisionState, Stack
+from apps.users.actors import Actor
+from apps.users.models import Access, Team
+from apps.users.selectors import team_get, team_get_for_write
+
+
+def can_read_stack(actor: Actor, stack: Stack) -> bool:
+    if stack.access == Access.PUBLIC:
+        return True
+    if stack.access == Access.INTERNAL and actor.can_read_internal:
+        return True
+    return actor.role_in(stack.team) is not None
+
+
+def _not_found(team: str, path: str) -> NotFound:
+    return NotFound(f"stack {team}/{path} not found", field="stack")
+
+
+def stack_get_for_read(actor: Actor, team_name: str, path: str) -> Stack:
+    try:
+        team = team_get(team_name)
+    except NotFound:
+        raise _not_found(team_name, path) from None
+    stack = Stack.objects.select_related("team", "head").filter(team=team, path=path).first()
+    if stack is None or not can_read_stack(actor, stack):
+        raise _not_found(team_name, path)
+    return stack
+
+
+def stack_get_for_write(actor: Actor, team_name: str, path: str) -> Stack:
+    stack = stack_get_for_read(actor, team_name, path)
+    if actor.role_in(stack.team) is None:
+        # A public or internal stack of another team: readable, not writable,
+        # and the team's membership stays hidden.
+        raise PermissionDenied(f"stack {team_name}/{path} is read-only for you", field="stack")
+    team_get_for_write(actor, team_name)
+    return stack
+
+
+def stacks_for_read(actor: Actor, team: Team, *, query: str = "") -> QuerySet[Stack]:
+    stacks = Stack.objects.filter(team=team, head__isnull=False)
+    if actor.role_in(team) is None:
+        visible = Q(access=Access.PUBLIC)
+        if actor.can_read_internal:
+            visible |= Q(access=Access.INTERNAL)
+        stacks = stacks.filter(visible)
+    if query:
+        stacks = stacks.filter(path__icontains=query)
+    return stacks.select_related("head").order_by("-updated_at", "path")
+
+
+def revisions_for_read(stack: Stack) -> QuerySet[Revision]:
+    return (
+        Revision.objects.filter(team=stack.team, stack=stack, state=RevisionState.COMMITTED)
+        .select_related("author")
+        .order_by("-number")
+    )
+
+
+def revision_get_for_read(stack: Stack, number: object) -> Revision:
+    if not isinstance(number, int):
+        try:
+            number = int(str(number))
+        except ValueError:
+            raise NotFound("revision not found", field="revision") from None
+    revision = revisions_for_read(stack).filter(number=number).first()
+    if revision is None:
+        raise NotFound(f"revision {number} of {stack} not found", field="revision")
+    return revision
+
+
+def attachments_for_read(revision: Revision) -> QuerySet[Attachment]:
+    return Attachment.objects.filter(team_id=revision.team_id, revision=revision).order_by("index")
+
+
+def attachment_get_for_read(revision: Revision, index: object) -> Attachment:
+    try:
+        position = int(str(index))
+    except ValueError:
+        raise NotFound("attachment not found", field="attachment") from None
+    attachment = (
+        attachments_for_read(revision).select_related("blob").filter(index=position).first()
+    )
+    if attachment is None:
+        raise NotFound(f"attachment {index} not found", field="attachment")
+    return attachment

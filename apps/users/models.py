@@ -1,0 +1,104 @@
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractUser
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils import timezone
+
+from apps.core.errors import InvalidInput
+from apps.core.names import validate_team_name
+
+
+def _validate_name(value: str) -> None:
+    try:
+        validate_team_name(value, field="name")
+    except InvalidInput as error:
+        raise ValidationError(error.message) from None
+
+
+class User(AbstractUser):
+    """An account. Its user name is also the name of its personal team."""
+
+    username = models.CharField(max_length=40, unique=True, validators=[_validate_name])
+
+
+class Access(models.TextChoices):
+    PRIVATE = "private"
+    INTERNAL = "internal"
+    PUBLIC = "public"
+
+
+class Role(models.TextChoices):
+    OWNER = "owner"
+    ADMIN = "admin"
+    MEMBER = "member"
+    VIEWER = "viewer"
+
+
+WRITE_ROLES = frozenset({Role.OWNER, Role.ADMIN, Role.MEMBER})
+
+
+class Team(models.Model):
+    """The tenant: every stack, revision and blob belongs to exactly one team."""
+
+    name = models.CharField(max_length=40, unique=True, validators=[_validate_name])
+    personal_for = models.OneToOneField(
+        User, null=True, blank=True, on_delete=models.CASCADE, related_name="personal_team"
+    )
+    default_access = models.CharField(
+        max_length=16, choices=Access.choices, default=Access.PRIVATE
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Membership(models.Model):
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=16, choices=Role.choices)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["team", "user"], name="membership_unique")
+        ]
+
+
+class TokenScope(models.TextChoices):
+    READ = "read"
+    WRITE = "write"
+
+
+class ApiToken(models.Model):
+    """A bearer token for the client and the API.
+
+    Only the sha256 of the secret is stored: the secret is random, so a fast
+    hash is enough and lets a request find its token by an indexed lookup.
+    `prefix` is the first characters of the secret, shown so that people can
+    tell their tokens apart.
+    """
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="tokens")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=12)
+    digest = models.CharField(max_length=64, unique=True)
+    scope = models.CharField(max_length=8, choices=TokenScope.choices, default=TokenScope.WRITE)
+    team = models.ForeignKey(
+        Team, null=True, blank=True, on_delete=models.CASCADE, related_name="tokens"
+    )
+    expires_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    last_used_ip = models.GenericIPAddressField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    def is_active(self, now: timezone.datetime | None = None) -> bool:
+        now = now or timezone.now()
+        if self.revoked_at is not None:
+            return False
+        return self.expires_at is None or self.expires_at > now

@@ -1,0 +1,207 @@
+"""Read the server's configuration from `DSTACK_*` environment variables.
+
+Every setting module reads the environment through this module, so that each
+variable is parsed and checked in one place. A malformed value raises
+`ImproperlyConfigured` naming the variable; `required=True` does the same for
+a missing one, which is how the production settings fail closed.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+env = environ.Env()
+
+MIN_SECRET_KEY_LENGTH = 32
+
+
+def text(name: str, default: str | None = None, *, required: bool = False) -> str | None:
+    value = env.str(name, default="").strip()
+    if value:
+        return value
+    if required:
+        raise ImproperlyConfigured(f"{name} is missing: set it in the environment")
+    return default
+
+
+def integer(name: str, default: int, *, minimum: int = 0) -> int:
+    raw = text(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be an integer, not {raw!r}") from None
+    if value < minimum:
+        raise ImproperlyConfigured(f"{name} must be at least {minimum}, not {value}")
+    return value
+
+
+def boolean(name: str, default: bool) -> bool:
+    raw = text(name)
+    if raw is None:
+        return default
+    if raw.lower() in {"1", "true", "yes", "on"}:
+        return True
+    if raw.lower() in {"0", "false", "no", "off"}:
+        return False
+    raise ImproperlyConfigured(f"{name} must be true or false, not {raw!r}")
+
+
+def data_dir() -> Path:
+    raw = text("DSTACK_DATA_DIR", "~/.dstack/server")
+    assert raw is not None
+    return Path(raw).expanduser().resolve()
+
+
+def secret_key(*, required: bool, fallback_file: Path | None = None) -> str:
+    """Return `DSTACK_SECRET_KEY`, or a key kept in `fallback_file`.
+
+    The embedded default has no operator to set a secret, so it generates one
+    on first start and keeps it in the data directory; sessions and signed
+    URLs then survive a restart.
+    """
+    value = text("DSTACK_SECRET_KEY", required=required)
+    if value is not None:
+        if len(value) < MIN_SECRET_KEY_LENGTH:
+            raise ImproperlyConfigured(
+                f"DSTACK_SECRET_KEY must be at least {MIN_SECRET_KEY_LENGTH} characters"
+            )
+        return value
+
+    assert fallback_file is not None
+    if not fallback_file.exists():
+        fallback_file.parent.mkdir(parents=True, exist_ok=True)
+        fallback_file.write_text(secrets.token_urlsafe(48))
+        fallback_file.chmod(0o600)
+    return fallback_file.read_text().strip()
+
+
+def database(*, required: bool, sqlite_path: Path | None = None) -> dict[str, Any]:
+    raw = text("DSTACK_DATABASE_URL", required=required)
+    if raw is None:
+        assert sqlite_path is not None
+        sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+        return {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": str(sqlite_path),
+            # The worker thread and the web server write to one file; waiting
+            # for the lock beats failing with "database is locked".
+            "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE"},
+        }
+
+    scheme = urlsplit(raw).scheme
+    if scheme not in {"postgres", "postgresql", "pgsql", "sqlite"}:
+        raise ImproperlyConfigured(
+            f"DSTACK_DATABASE_URL must be a postgres:// or sqlite:// URL, not {scheme!r}"
+        )
+    try:
+        config = environ.Env.db_url_config(raw)
+    except Exception as error:  # django-environ raises several kinds
+        raise ImproperlyConfigured(f"DSTACK_DATABASE_URL is malformed: {error}") from None
+    if config["ENGINE"] == "django.db.backends.postgresql":
+        config["CONN_MAX_AGE"] = 60
+        config["CONN_HEALTH_CHECKS"] = True
+    return config
+
+
+@dataclass(frozen=True)
+class StorageConfig:
+    """Where blobs live: a folder on disk, or a bucket of an S3-compatible store."""
+
+    backend: str
+    root: Path | None = None
+    bucket: str | None = None
+    endpoint_url: str | None = None
+    public_endpoint_url: str | None = None
+    region: str | None = None
+    access_key_id: str | None = None
+    secret_access_key: str | None = None
+    transfer: str = "direct"
+
+
+def storage(*, required: bool, default_root: Path | None = None) -> StorageConfig:
+    """Read the storage settings.
+
+    `DSTACK_STORAGE_URL` is `file:///path` or `s3://bucket`; the S3 variables
+    (`DSTACK_S3_BUCKET`, `DSTACK_S3_ENDPOINT_URL`, `DSTACK_S3_REGION`,
+    `DSTACK_S3_ACCESS_KEY_ID`, `DSTACK_S3_SECRET_ACCESS_KEY`) fill in or
+    override the parts of an `s3://` URL. `DSTACK_S3_PUBLIC_ENDPOINT_URL` is
+    the address clients use for the store when it differs from the server's,
+    and `DSTACK_TRANSFER_MODE=stream` sends transfers through the server.
+    """
+    transfer = text("DSTACK_TRANSFER_MODE", "direct")
+    if transfer not in {"direct", "stream"}:
+        raise ImproperlyConfigured(
+            f"DSTACK_TRANSFER_MODE must be direct or stream, not {transfer!r}"
+        )
+
+    raw = text("DSTACK_STORAGE_URL")
+    bucket = text("DSTACK_S3_BUCKET")
+    if raw is None and bucket is None:
+        if required:
+            raise ImproperlyConfigured(
+                "DSTACK_STORAGE_URL or DSTACK_S3_BUCKET is missing: set one of them"
+            )
+        assert default_root is not None
+        return StorageConfig(backend="filesystem", root=default_root, transfer="stream")
+
+    query: dict[str, list[str]] = {}
+    if raw is not None:
+        parts = urlsplit(raw)
+        if parts.scheme == "file":
+            if not parts.path.startswith("/"):
+                raise ImproperlyConfigured("DSTACK_STORAGE_URL must be file:///absolute/path")
+            return StorageConfig(
+                backend="filesystem", root=Path(parts.path), transfer="stream"
+            )
+        if parts.scheme != "s3" or not parts.netloc:
+            raise ImproperlyConfigured(
+                "DSTACK_STORAGE_URL must be file:///path or s3://bucket, not " + repr(raw)
+            )
+        bucket = bucket or parts.netloc
+        query = parse_qs(parts.query)
+
+    def option(variable: str, key: str) -> str | None:
+        return text(variable) or (query.get(key) or [None])[0]
+
+    access_key = option("DSTACK_S3_ACCESS_KEY_ID", "access_key_id")
+    secret = option("DSTACK_S3_SECRET_ACCESS_KEY", "secret_access_key")
+    if required and (access_key is None) != (secret is None):
+        raise ImproperlyConfigured(
+            "DSTACK_S3_ACCESS_KEY_ID and DSTACK_S3_SECRET_ACCESS_KEY go together: "
+            "set both, or neither to use the machine's credentials"
+        )
+    endpoint = option("DSTACK_S3_ENDPOINT_URL", "endpoint_url")
+    public = option("DSTACK_S3_PUBLIC_ENDPOINT_URL", "public_endpoint_url")
+    for variable, url in (
+        ("DSTACK_S3_ENDPOINT_URL", endpoint),
+        ("DSTACK_S3_PUBLIC_ENDPOINT_URL", public),
+    ):
+        if url is not None and urlsplit(url).scheme not in {"http", "https"}:
+            raise ImproperlyConfigured(f"{variable} must be an http(s) URL, not {url!r}")
+
+    return StorageConfig(
+        backend="s3",
+        bucket=bucket,
+        endpoint_url=endpoint,
+        public_endpoint_url=public,
+        region=option("DSTACK_S3_REGION", "region") or "us-east-1",
+        access_key_id=access_key,
+        secret_access_key=secret,
+        transfer=transfer or "direct",
+    )
+
+
+def redis_url(*, required: bool) -> str | None:
+    raw = text("DSTACK_REDIS_URL", required=required)
+    if raw is not None and urlsplit(raw).scheme not in {"redis", "rediss"}:
+        raise ImproperlyConfigured(f"DSTACK_REDIS_URL must be a redis:// URL, not {raw!r}")
+    return raw

@@ -1,0 +1,157 @@
+"""Settings shared by every runtime mode.
+
+The mode modules (`local`, `production`, `test`) import this one and then set
+what differs: the secret, the database, storage, the broker and the channel
+layer. Everything is read through `dstack_platform.config`.
+"""
+
+from pathlib import Path
+
+from dstack_platform import config
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+DATA_DIR = config.data_dir()
+
+HOST = config.text("DSTACK_HOST", "127.0.0.1")
+PORT = config.integer("DSTACK_PORT", 8080, minimum=1)
+PUBLIC_URL = (config.text("DSTACK_PUBLIC_URL") or f"http://{HOST}:{PORT}").rstrip("/")
+
+DEBUG = False
+ALLOWED_HOSTS = ["*"]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "channels",
+    "django_celery_beat",
+    "apps.core",
+    "apps.users",
+    "apps.artifacts",
+    "apps.stacks",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "dstack_platform.urls"
+ASGI_APPLICATION = "dstack_platform.asgi.application"
+AUTH_USER_MODEL = "users.User"
+LOGIN_URL = "/accounts/login"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/accounts/login"
+APPEND_SLASH = False
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATICFILES_FINDERS = [
+    "django.contrib.staticfiles.finders.FileSystemFinder",
+    "django.contrib.staticfiles.finders.AppDirectoriesFinder",
+    # plotly.js and BokehJS come from the installed Python packages, so the
+    # pages never reach for a CDN and always match the client's versions.
+    "apps.core.staticfinders.VendorFinder",
+]
+# The embedded server runs from a source checkout without collectstatic.
+WHITENOISE_USE_FINDERS = True
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# The push request may carry objects inline up to this many bytes; larger ones
+# go through uploads. Django's own request cap sits just above it.
+INLINE_LIMIT = config.integer("DSTACK_INLINE_LIMIT", 5_000_000, minimum=1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = INLINE_LIMIT + 1_000_000
+UPLOAD_PART_SIZE = config.integer("DSTACK_UPLOAD_PART_SIZE", 16 * 1024 * 1024, minimum=5 * 1024 * 1024)
+SIGNED_URL_SECONDS = config.integer("DSTACK_SIGNED_URL_SECONDS", 3600, minimum=10)
+PENDING_REVISION_HOURS = config.integer("DSTACK_PENDING_REVISION_HOURS", 24, minimum=1)
+DELETE_BATCH_SIZE = 500
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "apps.users.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": [],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "EXCEPTION_HANDLER": "apps.core.errors.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "UNAUTHENTICATED_USER": None,
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "dstack platform API",
+    "DESCRIPTION": "Push plots, tables and models from Python; read them back.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "SCHEMA_PATH_PREFIX": "/api",
+}
+
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_TIMEZONE = "UTC"
+CELERY_BEAT_SCHEDULE = {
+    "expire-pending-revisions": {
+        "task": "apps.stacks.tasks.expire_pending_revisions",
+        "schedule": 3600.0,
+    },
+    "collect-orphan-blobs": {
+        "task": "apps.artifacts.tasks.collect_orphan_blobs",
+        "schedule": 6 * 3600.0,
+    },
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": "WARNING"},
+    "loggers": {
+        "apps": {"level": config.text("DSTACK_LOG_LEVEL", "INFO")},
+        "dstack_platform": {"level": config.text("DSTACK_LOG_LEVEL", "INFO")},
+    },
+}

@@ -1,0 +1,28 @@
+"""The embedded default: one process, and nothing to set up.
+
+Whatever of the database, storage and Redis is not configured falls back to
+files under `DSTACK_DATA_DIR`, an in-process broker and channel layer.
+"""
+
+from dstack_platform import config
+from dstack_platform.settings.base import *  # noqa: F403
+from dstack_platform.settings.base import DATA_DIR
+
+SECRET_KEY = config.secret_key(required=False, fallback_file=DATA_DIR / "secret_key")
+DATABASES = {"default": config.database(required=False, sqlite_path=DATA_DIR / "db.sqlite3")}
+STORAGE = config.storage(required=False, default_root=DATA_DIR / "blobs")
+REDIS_URL = config.redis_url(required=False)
+
+if REDIS_URL:
+    CELERY_BROKER_URL = REDIS_URL
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL]},
+        }
+    }
+else:
+    CELERY_BROKER_URL = "memory://"
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"

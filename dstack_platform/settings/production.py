@@ -1,0 +1,46 @@
+"""Production: PostgreSQL, an S3-compatible store and Redis, all required.
+
+No secret, database or storage setting has a default here: a missing or
+malformed one stops the process at start-up with a message naming it.
+"""
+
+from django.core.exceptions import ImproperlyConfigured
+
+from dstack_platform import config
+from dstack_platform.settings.base import *  # noqa: F403
+from dstack_platform.settings.base import PUBLIC_URL
+
+SECRET_KEY = config.secret_key(required=True)
+DATABASES = {"default": config.database(required=True)}
+if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+    raise ImproperlyConfigured("DSTACK_DATABASE_URL must point to PostgreSQL in production")
+STORAGE = config.storage(required=True)
+REDIS_URL = config.redis_url(required=True)
+
+CELERY_BROKER_URL = REDIS_URL
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {"hosts": [REDIS_URL]},
+    }
+}
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+
+ALLOWED_HOSTS = config.env.list("DSTACK_ALLOWED_HOSTS", default=[]) or ["*"]
+CSRF_TRUSTED_ORIGINS = [PUBLIC_URL]
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+_https = PUBLIC_URL.startswith("https://")
+SESSION_COOKIE_SECURE = _https
+CSRF_COOKIE_SECURE = _https
+SECURE_SSL_REDIRECT = _https and config.boolean("DSTACK_SSL_REDIRECT", True)
+SECURE_HSTS_SECONDS = 31536000 if _https else 0
+SECURE_CONTENT_TYPE_NOSNIFF = True
+
+EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+EMAIL_HOST = config.text("DSTACK_SMTP_HOST", "localhost")
+EMAIL_PORT = config.integer("DSTACK_SMTP_PORT", 25, minimum=1)
+EMAIL_HOST_USER = config.text("DSTACK_SMTP_USER", "")
+EMAIL_HOST_PASSWORD = config.text("DSTACK_SMTP_PASSWORD", "")
+EMAIL_USE_TLS = config.boolean("DSTACK_SMTP_TLS", False)
+DEFAULT_FROM_EMAIL = config.text("DSTACK_EMAIL_FROM", "dstack@localhost")
