@@ -25,7 +25,9 @@ class Client:
     Stack names without a leading slash live in `team`, else in `user`'s
     personal team, else in the personal team that `GET /api/user` returns.
     `transport` (and `storage_transport` for presigned URLs) replace the
-    network, for tests with `httpx.MockTransport`.
+    network, for tests with `httpx.MockTransport`. `retry_backoff` is the
+    first wait in seconds before a failed part is retried; it doubles on
+    each further retry.
     """
 
     def __init__(
@@ -41,6 +43,7 @@ class Client:
         timeout: httpx.Timeout | float | None = None,
         inline_limit: int = INLINE_LIMIT,
         workers: int = DEFAULT_WORKERS,
+        retry_backoff: float = 0.5,
         cache_dir: str | Path | None = None,
     ) -> None:
         self.http = Http(
@@ -55,6 +58,7 @@ class Client:
         self.team = team
         self.inline_limit = inline_limit
         self.workers = workers
+        self.retry_backoff = retry_backoff
         self.cache_dir = Path(cache_dir) if cache_dir else _pull.cache_directory()
         self._user_info: dict[str, Any] | None = None
 

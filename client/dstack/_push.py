@@ -260,7 +260,9 @@ def push_revision(
 
     committed_parts: list[dict[str, Any]] = []
     if uploads:
-        uploader = Uploader(client.http, team, workers=client.workers)
+        uploader = Uploader(
+            client.http, team, workers=client.workers, backoff=client.retry_backoff
+        )
         committed_parts = uploader.upload_all(uploads)
 
     number = opened["number"]
