@@ -1,8 +1,8 @@
 """dstack: push plots, tables and files to a dstack server, and pull them back.
 
-    import dstack
-    dstack.push("sales/by-region", fig, region="EU")
-    fig = dstack.pull("sales/by-region", region="EU")
+import dstack
+dstack.push("sales/by-region", fig, region="EU")
+fig = dstack.pull("sales/by-region", region="EU")
 """
 
 from ._api import create_frame, frame, pull, push, push_frame

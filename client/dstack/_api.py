@@ -57,7 +57,9 @@ def push_frame(
     **kwargs: Any,
 ) -> PushResult:
     """Deprecated: use `push(..., message=...)`."""
-    warnings.warn("push_frame() is deprecated, use push()", DeprecationWarning, stacklevel=2)
+    warnings.warn(
+        "push_frame() is deprecated, use push()", DeprecationWarning, stacklevel=2
+    )
     return push(
         stack,
         obj,
@@ -100,7 +102,9 @@ def create_frame(
     check_access: bool = True,
 ) -> StackFrame:
     """Deprecated: use `frame()`."""
-    warnings.warn("create_frame() is deprecated, use frame()", DeprecationWarning, stacklevel=2)
+    warnings.warn(
+        "create_frame() is deprecated, use frame()", DeprecationWarning, stacklevel=2
+    )
     return frame(stack, profile, access, auto_push, check_access)
 
 

@@ -46,11 +46,17 @@ def _load(path: Path | None) -> YamlConfig:
         raise CommandError(exc.message) from exc
 
 
-def check_profile(profile: Profile, transport: httpx.BaseTransport | None = None) -> Profile:
-    """Check the token with `GET /api/user`; return the profile with its user filled in."""
-    http = Http(profile.server, profile.token, verify=profile.verify, transport=transport)
+def check_profile(
+    profile: Profile, transport: httpx.BaseTransport | None = None
+) -> Profile:
+    """Check the token with `GET /api/user`; return the profile with its user set."""
+    http = Http(
+        profile.server, profile.token, verify=profile.verify, transport=transport
+    )
     try:
-        info = http.request("GET", "user", context=f"checking the token at {profile.server}").json()
+        info = http.request(
+            "GET", "user", context=f"checking the token at {profile.server}"
+        ).json()
     except AuthenticationError as exc:
         raise AuthError(f"the server rejected the token: {exc.message}") from exc
     except DstackError as exc:
@@ -93,7 +99,9 @@ file_option = click.option(
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="dstack-client", message="%(prog)s %(version)s")
+@click.version_option(
+    __version__, prog_name="dstack-client", message="%(prog)s %(version)s"
+)
 @click.pass_context
 def cli(context: click.Context) -> None:
     """Publish plots, tables and files to a dstack server."""
@@ -106,12 +114,31 @@ def config() -> None:
 
 
 def _profile_options(function: Any) -> Any:
-    function = click.option("--team", callback=_validate_team_option, help="Team for stack names without a leading slash (default: the user's personal team); '' clears it.")(function)
-    function = click.option("--token", help="API token; prompted for, hidden, when missing.")(function)
-    function = click.option("--user", help="User name; taken from the server when checked.")(function)
-    function = click.option("--server", help=f"API base URL [default: {DEFAULT_SERVER}].")(function)
-    function = click.option("--no-verify", is_flag=True, help="Do not verify the server's TLS certificate.")(function)
-    function = click.option("--no-check", is_flag=True, help="Save without checking the token against the server.")(function)
+    function = click.option(
+        "--team",
+        callback=_validate_team_option,
+        help=(
+            "Team of stack names without a leading slash (default: the "
+            "user's personal team); an empty value clears it."
+        ),
+    )(function)
+    function = click.option(
+        "--token", help="API token; prompted for, hidden, when missing."
+    )(function)
+    function = click.option(
+        "--user", help="User name; taken from the server when checked."
+    )(function)
+    function = click.option(
+        "--server", help=f"API base URL [default: {DEFAULT_SERVER}]."
+    )(function)
+    function = click.option(
+        "--no-verify", is_flag=True, help="Do not verify the server's TLS certificate."
+    )(function)
+    function = click.option(
+        "--no-check",
+        is_flag=True,
+        help="Save without checking the token against the server.",
+    )(function)
     return file_option(function)
 
 
@@ -194,7 +221,9 @@ def config_modify(
     if no_verify:
         changes["verify"] = False
     if not changes:
-        raise click.UsageError("nothing to change: pass --server, --user, --token or --team")
+        raise click.UsageError(
+            "nothing to change: pass --server, --user, --token or --team"
+        )
 
     entry = entry.with_changes(**changes)
     if not no_check:

@@ -75,7 +75,7 @@ class Config(ABC):
     @abstractmethod
     def remove_profile(self, name: str) -> Profile: ...
 
-    def save(self) -> None:
+    def save(self) -> None:  # noqa: B027  (optional: in-memory configs keep nothing)
         """Persist the profiles; in-memory configurations have nothing to do."""
 
     def get_profile(self, name: str) -> Profile:
@@ -116,7 +116,7 @@ class YamlConfig(InPlaceConfig):
 
     @classmethod
     def load(cls, path: Path | str | None = None) -> YamlConfig:
-        """Read the file at `path` (default: `config_path()`); a missing file is empty."""
+        """Read `path` (default: `config_path()`); a missing file has no profiles."""
         path = Path(path) if path is not None else config_path()
         if not path.exists():
             return cls([], path)
@@ -216,7 +216,9 @@ def configure(
 
     fields = (server, user, token, team)
     if config is not None and any(value is not None for value in fields):
-        raise ValueError("pass either a Config or profile fields to configure(), not both")
+        raise ValueError(
+            "pass either a Config or profile fields to configure(), not both"
+        )
 
     if config is None and any(value is not None for value in fields):
         config = InPlaceConfig(

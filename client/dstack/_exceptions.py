@@ -7,7 +7,7 @@ no HTTP exchange was involved:
     DstackError
     ├── ConfigurationError       no config file, unknown profile, bad config
     ├── TransportError           the server or the storage could not be reached
-    ├── ServerError              the server answered 4xx or 5xx; .status_code, .code, .field
+    ├── ServerError              a 4xx or 5xx answer; .status_code, .code, .field
     │   ├── AuthenticationError  401: missing, invalid or expired token
     │   ├── PermissionDeniedError  403: the token may read but not write
     │   └── NotFoundError        404: missing, or not visible to this token

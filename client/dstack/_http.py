@@ -51,7 +51,9 @@ class Http:
         timeout: httpx.Timeout | float | None = None,
     ) -> None:
         self.server = server.rstrip("/")
-        headers = {"User-Agent": f"dstack-client/{__version__} python/{sys.version.split()[0]}"}
+        headers = {
+            "User-Agent": f"dstack-client/{__version__} python/{sys.version.split()[0]}"
+        }
         if token:
             headers["Authorization"] = f"Bearer {token}"
         self.api = httpx.Client(

@@ -64,7 +64,9 @@ def pull(
     team, path = parse_stack(stack, client.default_team_for(stack))
     wanted = normalize_params(params, kwargs)
     revision_body = _read_revision(client, team, path, revision)
-    entry = select_attachment(revision_body.get("attachments", []), wanted, f"{team}/{path}")
+    entry = select_attachment(
+        revision_body.get("attachments", []), wanted, f"{team}/{path}"
+    )
 
     number = revision_body["number"]
     local = _cached_or_downloaded(client, team, path, number, entry)
@@ -88,7 +90,9 @@ def _read_revision(
     stack_url = f"teams/{team}/stacks/{path}"
     if revision is None:
         try:
-            body = client.http.request("GET", stack_url, context=f"reading stack {team}/{path}").json()
+            body = client.http.request(
+                "GET", stack_url, context=f"reading stack {team}/{path}"
+            ).json()
         except NotFoundError as exc:
             raise StackNotFoundError(
                 f"stack {team}/{path} not found, or this token may not read it",
@@ -146,7 +150,9 @@ def _cached_or_downloaded(
 ) -> Path:
     sha256 = str(entry.get("sha256", ""))
     if not _SHA256_HEX.fullmatch(sha256):
-        raise DstackError(f"the server sent an invalid sha256 {sha256!r} for {team}/{path}")
+        raise DstackError(
+            f"the server sent an invalid sha256 {sha256!r} for {team}/{path}"
+        )
     directory = client.cache_dir
     cached = directory / sha256
     if cached.is_file():
@@ -156,7 +162,9 @@ def _cached_or_downloaded(
             return cached
         cached.unlink(missing_ok=True)
 
-    url = f"teams/{team}/stacks/{path}/-/revisions/{number}/attachments/{entry['index']}"
+    url = (
+        f"teams/{team}/stacks/{path}/-/revisions/{number}/attachments/{entry['index']}"
+    )
     detail = client.http.request(
         "GET", url, context=f"reading attachment {entry['index']} of {team}/{path}"
     ).json()

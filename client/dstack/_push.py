@@ -112,7 +112,11 @@ class _Pending:
             "sha256": self.sha256,
         }
         if inline:
-            data = self.source.read_bytes() if isinstance(self.source, Path) else self.source
+            data = (
+                self.source.read_bytes()
+                if isinstance(self.source, Path)
+                else self.source
+            )
             entry["data"] = base64.b64encode(data).decode("ascii")
         return entry
 
@@ -158,7 +162,8 @@ class StackFrame:
         key = params_key(checked)
         if key in self._keys:
             raise ValueError(
-                f"this frame already has an attachment with params {format_params(checked)}"
+                "this frame already has an attachment with params "
+                f"{format_params(checked)}"
             )
 
         encoded = encode(obj, encoder)
@@ -289,7 +294,9 @@ def _open_revision(
     inline_body = _inline_body(body, attachments, client.inline_limit)
     if inline_body is not None:
         try:
-            return client.http.request("POST", base, json=inline_body, context=context).json()
+            return client.http.request(
+                "POST", base, json=inline_body, context=context
+            ).json()
         except ServerError as exc:
             # A server configured with a lower inline limit rejects the body;
             # sending sizes and hashes only then always works.
@@ -312,7 +319,10 @@ def _inline_body(
     if estimate > limit:
         return None
 
-    inline = {**body, "attachments": [item.to_wire(inline=True) for item in attachments]}
+    inline = {
+        **body,
+        "attachments": [item.to_wire(inline=True) for item in attachments],
+    }
     if len(json.dumps(inline).encode("utf-8")) > limit:
         return None
     return inline

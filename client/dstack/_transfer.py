@@ -51,7 +51,9 @@ def source_size(source: Source) -> int:
     return source.stat().st_size if isinstance(source, Path) else len(source)
 
 
-def iter_chunks(source: Source, offset: int = 0, size: int | None = None) -> Iterator[bytes]:
+def iter_chunks(
+    source: Source, offset: int = 0, size: int | None = None
+) -> Iterator[bytes]:
     """Yield `size` bytes of `source` from `offset` in chunks (all when None)."""
     end = source_size(source) if size is None else offset + size
     if isinstance(source, Path):
@@ -61,7 +63,9 @@ def iter_chunks(source: Source, offset: int = 0, size: int | None = None) -> Ite
             while position < end:
                 chunk = file.read(min(CHUNK_SIZE, end - position))
                 if not chunk:
-                    raise DstackError(f"{source} became shorter while it was being read")
+                    raise DstackError(
+                        f"{source} became shorter while it was being read"
+                    )
                 position += len(chunk)
                 yield chunk
         return
@@ -133,7 +137,7 @@ class _UrlBook:
             return self._stored.get(number)
 
     def renew(self, seen_generation: int) -> None:
-        """Fetch fresh URLs unless another worker already did since `seen_generation`."""
+        """Fetch fresh URLs, unless another worker did after `seen_generation`."""
         with self._lock:
             if self.generation != seen_generation:
                 return
@@ -164,7 +168,9 @@ class Uploader:
         self.backoff = backoff
         self.sleep = sleep
 
-    def upload_all(self, uploads: list[tuple[dict[str, Any], Source]]) -> list[dict[str, Any]]:
+    def upload_all(
+        self, uploads: list[tuple[dict[str, Any], Source]]
+    ) -> list[dict[str, Any]]:
         """Upload every part not stored yet; return the commit's `uploads` list.
 
         1. Lay out each upload's parts over its source by their sizes.
@@ -351,7 +357,9 @@ def download(
         except TransportError as exc:
             if attempt == attempts:
                 raise
-            logger.warning("download attempt %d of %d failed: %s", attempt, attempts, exc)
+            logger.warning(
+                "download attempt %d of %d failed: %s", attempt, attempts, exc
+            )
             sleep(0.5 * 2 ** (attempt - 1))
     raise AssertionError("unreachable")
 
@@ -368,7 +376,10 @@ def _download_once(
     temporary = Path(temporary_name)
     digest = hashlib.sha256()
     try:
-        with os.fdopen(descriptor, "wb") as file, _progress_bar(size or 0, "download") as bar:
+        with (
+            os.fdopen(descriptor, "wb") as file,
+            _progress_bar(size or 0, "download") as bar,
+        ):
             try:
                 with client.stream("GET", url, follow_redirects=True) as response:
                     if response.is_error:
@@ -379,7 +390,9 @@ def _download_once(
                                 request=response.request,
                                 response=response,
                             )
-                        raise error_from_response(response, "downloading the attachment")
+                        raise error_from_response(
+                            response, "downloading the attachment"
+                        )
                     for chunk in response.iter_bytes(CHUNK_SIZE):
                         digest.update(chunk)
                         file.write(chunk)

@@ -17,8 +17,15 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[P
     home = tmp_path / "home"
     home.mkdir()
     monkeypatch.setenv("HOME", str(home))
-    for name in ("DSTACK_CONFIG", "DSTACK_CACHE_DIR", "DSTACK_SERVER", "DSTACK_TOKEN",
-                 "DSTACK_USER", "DSTACK_TEAM", "DSTACK_PROGRESS"):
+    for name in (
+        "DSTACK_CONFIG",
+        "DSTACK_CACHE_DIR",
+        "DSTACK_SERVER",
+        "DSTACK_TOKEN",
+        "DSTACK_USER",
+        "DSTACK_TEAM",
+        "DSTACK_PROGRESS",
+    ):
         monkeypatch.delenv(name, raising=False)
     yield home
     _config.configure(None)

@@ -25,7 +25,9 @@ _STACK_RE = re.compile(r"^/api/teams/([^/]+)/stacks/(.+?)(?:/-/(.*))?$")
 _UPLOAD_RE = re.compile(r"^/api/teams/([^/]+)/uploads/([^/]+)$")
 
 
-def error(status: int, code: str, message: str, field: str | None = None) -> httpx.Response:
+def error(
+    status: int, code: str, message: str, field: str | None = None
+) -> httpx.Response:
     body = {"error": {"code": code, "message": message, "field": field}}
     return httpx.Response(status, json=body)
 
@@ -47,7 +49,9 @@ class Upload:
                 {
                     "number": number,
                     "size": size,
-                    "url": f"{STORAGE}/uploads/{self.id}/{number}?generation={generation}",
+                    "url": (
+                        f"{STORAGE}/uploads/{self.id}/{number}?generation={generation}"
+                    ),
                     "md5": (
                         hashlib.md5(self.stored[number]).hexdigest()
                         if number in self.stored
@@ -130,7 +134,12 @@ class FakeServer:
         path = request.url.path
         if path == "/api/user" and request.method == "GET":
             return httpx.Response(
-                200, json={"username": self.username, "team": self.username, "teams": self.teams}
+                200,
+                json={
+                    "username": self.username,
+                    "team": self.username,
+                    "teams": self.teams,
+                },
             )
         match = _UPLOAD_RE.match(path)
         if match and request.method == "GET":
@@ -144,7 +153,9 @@ class FakeServer:
     def _can_read(self, team: str) -> bool:
         return any(entry["name"] == team for entry in self.teams)
 
-    def _stack(self, request: httpx.Request, team: str, path: str, rest: str) -> httpx.Response:
+    def _stack(
+        self, request: httpx.Request, team: str, path: str, rest: str
+    ) -> httpx.Response:
         if not self._can_read(team):
             return error(404, "not_found", "stack not found")
         method = request.method
@@ -171,7 +182,9 @@ class FakeServer:
             if index >= len(revision.attachments):
                 return error(404, "not_found", "attachment not found")
             entry = dict(revision.attachments[index])
-            entry["download_url"] = f"{STORAGE}/blobs/{team}/{entry['sha256']}?signature=x"
+            entry["download_url"] = (
+                f"{STORAGE}/blobs/{team}/{entry['sha256']}?signature=x"
+            )
             return httpx.Response(200, json=entry)
         return error(405, "method_not_allowed", "method not allowed")
 
@@ -188,7 +201,9 @@ class FakeServer:
                 "access": stack["access"],
                 "retention": None,
                 "url": f"http://dstack.test/{team}/{path}",
-                "head": None if head is None else self._revision_json(stack["revisions"][head]),
+                "head": None
+                if head is None
+                else self._revision_json(stack["revisions"][head]),
             },
         )
 
@@ -207,7 +222,8 @@ class FakeServer:
         body = json.loads(request.content)
         self.open_bodies.append(body)
         stack = self.stacks.setdefault(
-            (team, path), {"access": body.get("access") or "private", "revisions": {}, "head": None}
+            (team, path),
+            {"access": body.get("access") or "private", "revisions": {}, "head": None},
         )
         number = len(stack["revisions"]) + 1
 
@@ -253,7 +269,9 @@ class FakeServer:
             json={
                 "number": number,
                 "state": "pending",
-                "commit_url": f"{API}/teams/{team}/stacks/{path}/-/revisions/{number}/commit",
+                "commit_url": (
+                    f"{API}/teams/{team}/stacks/{path}/-/revisions/{number}/commit"
+                ),
                 "attachments": answers,
             },
         )
@@ -262,7 +280,9 @@ class FakeServer:
         upload = self.uploads.get(upload_id)
         if upload is None or upload.team != team:
             return error(404, "not_found", "upload not found")
-        return httpx.Response(200, json=upload.describe(self.generation, self.part_size))
+        return httpx.Response(
+            200, json=upload.describe(self.generation, self.part_size)
+        )
 
     def _commit(
         self, request: httpx.Request, team: str, path: str, revision: Revision
@@ -271,9 +291,14 @@ class FakeServer:
         self.commit_bodies.append(body)
         url = f"http://dstack.test/{team}/{path}"
         if revision.state == "committed":
-            return httpx.Response(200, json={"number": revision.number, "state": "committed", "url": url})
+            return httpx.Response(
+                200, json={"number": revision.number, "state": "committed", "url": url}
+            )
 
-        sent = {item["id"]: {p["number"]: p["md5"] for p in item["parts"]} for item in body["uploads"]}
+        sent = {
+            item["id"]: {p["number"]: p["md5"] for p in item["parts"]}
+            for item in body["uploads"]
+        }
         for upload_id in revision.uploads:
             upload = self.uploads[upload_id]
             for number, size in enumerate(upload.part_sizes, start=1):
@@ -298,7 +323,9 @@ class FakeServer:
 
         revision.state = "committed"
         self.stacks[(team, path)]["head"] = revision.number
-        return httpx.Response(200, json={"number": revision.number, "state": "committed", "url": url})
+        return httpx.Response(
+            200, json={"number": revision.number, "state": "committed", "url": url}
+        )
 
     def _storage(self, request: httpx.Request) -> httpx.Response:
         if "Authorization" in request.headers:
@@ -314,7 +341,9 @@ class FakeServer:
                 return httpx.Response(500, text="internal error")
             data = request.read()
             self.uploads[match.group(1)].stored[number] = data
-            return httpx.Response(200, headers={"ETag": f'"{hashlib.md5(data).hexdigest()}"'})
+            return httpx.Response(
+                200, headers={"ETag": f'"{hashlib.md5(data).hexdigest()}"'}
+            )
         match = re.fullmatch(r"/blobs/([^/]+)/([0-9a-f]{64})", request.url.path)
         if match and request.method == "GET":
             data = self.blobs.get((match.group(1), match.group(2)))

@@ -9,7 +9,7 @@ from dstack import __version__
 from dstack._cli import cli, mask_token
 from dstack._config import YamlConfig
 
-from .fakeserver import API, FakeServer
+from .fakeserver import API
 
 
 @pytest.fixture
@@ -32,7 +32,16 @@ def test_version_prints_the_version():
 
 def test_add_checks_the_token_and_saves(server, config_file):
     result = run(
-        ["config", "add", "--server", API, "--token", server.token, "--file", str(config_file)],
+        [
+            "config",
+            "add",
+            "--server",
+            API,
+            "--token",
+            server.token,
+            "--file",
+            str(config_file),
+        ],
         server=server,
     )
 
@@ -56,7 +65,16 @@ def test_add_prompts_for_a_hidden_token(server, config_file):
 
 def test_add_exits_4_for_a_rejected_token(server, config_file):
     result = run(
-        ["config", "add", "--server", API, "--token", "wrong", "--file", str(config_file)],
+        [
+            "config",
+            "add",
+            "--server",
+            API,
+            "--token",
+            "wrong",
+            "--file",
+            str(config_file),
+        ],
         server=server,
     )
 
@@ -67,8 +85,19 @@ def test_add_exits_4_for_a_rejected_token(server, config_file):
 
 def test_add_without_check_sends_no_request(server, config_file):
     result = run(
-        ["config", "add", "--server", API, "--user", "alice", "--token", "t",
-         "--no-check", "--file", str(config_file)],
+        [
+            "config",
+            "add",
+            "--server",
+            API,
+            "--user",
+            "alice",
+            "--token",
+            "t",
+            "--no-check",
+            "--file",
+            str(config_file),
+        ],
         server=server,
     )
 
@@ -78,8 +107,18 @@ def test_add_without_check_sends_no_request(server, config_file):
 
 def test_add_rejects_a_user_that_does_not_own_the_token(server, config_file):
     result = run(
-        ["config", "add", "--server", API, "--user", "bob", "--token", server.token,
-         "--file", str(config_file)],
+        [
+            "config",
+            "add",
+            "--server",
+            API,
+            "--user",
+            "bob",
+            "--token",
+            server.token,
+            "--file",
+            str(config_file),
+        ],
         server=server,
     )
 
@@ -89,8 +128,18 @@ def test_add_rejects_a_user_that_does_not_own_the_token(server, config_file):
 
 def test_add_rejects_a_team_the_token_cannot_reach(server, config_file):
     result = run(
-        ["config", "add", "--server", API, "--team", "acme", "--token", server.token,
-         "--file", str(config_file)],
+        [
+            "config",
+            "add",
+            "--server",
+            API,
+            "--team",
+            "acme",
+            "--token",
+            server.token,
+            "--file",
+            str(config_file),
+        ],
         server=server,
     )
 
@@ -99,14 +148,35 @@ def test_add_rejects_a_team_the_token_cannot_reach(server, config_file):
 
 
 def test_add_rejects_an_invalid_team_name_as_usage_error(config_file):
-    result = run(["config", "add", "--team", "Bad Team", "--token", "t", "--file", str(config_file)])
+    result = run(
+        [
+            "config",
+            "add",
+            "--team",
+            "Bad Team",
+            "--token",
+            "t",
+            "--file",
+            str(config_file),
+        ]
+    )
 
     assert result.exit_code == 2
     assert "invalid team name" in result.stderr
 
 
 def test_add_refuses_to_replace_a_profile(server, config_file):
-    args = ["config", "add", "--user", "alice", "--token", "t", "--no-check", "--file", str(config_file)]
+    args = [
+        "config",
+        "add",
+        "--user",
+        "alice",
+        "--token",
+        "t",
+        "--no-check",
+        "--file",
+        str(config_file),
+    ]
     run(args)
 
     result = run(args)
@@ -117,17 +187,42 @@ def test_add_refuses_to_replace_a_profile(server, config_file):
 
 def test_add_reports_an_unreachable_server(config_file):
     result = run(
-        ["config", "add", "--server", "http://127.0.0.1:9/api", "--token", "t", "--file", str(config_file)]
+        [
+            "config",
+            "add",
+            "--server",
+            "http://127.0.0.1:9/api",
+            "--token",
+            "t",
+            "--file",
+            str(config_file),
+        ]
     )
 
     assert result.exit_code == 1
-    assert result.stderr.startswith("Error: checking the token at http://127.0.0.1:9/api failed")
+    assert result.stderr.startswith(
+        "Error: checking the token at http://127.0.0.1:9/api failed"
+    )
 
 
 def test_modify_changes_the_given_fields(server, config_file):
-    run(["config", "add", "--user", "alice", "--token", "t", "--no-check", "--file", str(config_file)])
+    run(
+        [
+            "config",
+            "add",
+            "--user",
+            "alice",
+            "--token",
+            "t",
+            "--no-check",
+            "--file",
+            str(config_file),
+        ]
+    )
 
-    result = run(["config", "modify", "--team", "acme", "--no-check", "--file", str(config_file)])
+    result = run(
+        ["config", "modify", "--team", "acme", "--no-check", "--file", str(config_file)]
+    )
 
     assert result.exit_code == 0, result.output
     profile = YamlConfig.load(config_file).get_profile("default")
@@ -135,14 +230,37 @@ def test_modify_changes_the_given_fields(server, config_file):
 
 
 def test_modify_fails_for_a_missing_profile(config_file):
-    result = run(["config", "modify", "nope", "--token", "t", "--no-check", "--file", str(config_file)])
+    result = run(
+        [
+            "config",
+            "modify",
+            "nope",
+            "--token",
+            "t",
+            "--no-check",
+            "--file",
+            str(config_file),
+        ]
+    )
 
     assert result.exit_code == 1
     assert "profile 'nope' is not configured" in result.stderr
 
 
 def test_modify_without_changes_is_a_usage_error(config_file):
-    run(["config", "add", "--user", "alice", "--token", "t", "--no-check", "--file", str(config_file)])
+    run(
+        [
+            "config",
+            "add",
+            "--user",
+            "alice",
+            "--token",
+            "t",
+            "--no-check",
+            "--file",
+            str(config_file),
+        ]
+    )
 
     result = run(["config", "modify", "--file", str(config_file)])
 
@@ -150,7 +268,19 @@ def test_modify_without_changes_is_a_usage_error(config_file):
 
 
 def test_remove_deletes_the_profile(config_file):
-    run(["config", "add", "--user", "alice", "--token", "t", "--no-check", "--file", str(config_file)])
+    run(
+        [
+            "config",
+            "add",
+            "--user",
+            "alice",
+            "--token",
+            "t",
+            "--no-check",
+            "--file",
+            str(config_file),
+        ]
+    )
 
     result = run(["config", "remove", "--force", "--file", str(config_file)])
 
@@ -159,7 +289,19 @@ def test_remove_deletes_the_profile(config_file):
 
 
 def test_remove_asks_for_confirmation(config_file):
-    run(["config", "add", "--user", "alice", "--token", "t", "--no-check", "--file", str(config_file)])
+    run(
+        [
+            "config",
+            "add",
+            "--user",
+            "alice",
+            "--token",
+            "t",
+            "--no-check",
+            "--file",
+            str(config_file),
+        ]
+    )
 
     result = run(["config", "remove", "--file", str(config_file)], input="n\n")
 
@@ -169,7 +311,19 @@ def test_remove_asks_for_confirmation(config_file):
 
 def test_list_masks_tokens(config_file):
     token = "abcdefgh-secret-1234"
-    run(["config", "add", "--user", "alice", "--token", token, "--no-check", "--file", str(config_file)])
+    run(
+        [
+            "config",
+            "add",
+            "--user",
+            "alice",
+            "--token",
+            token,
+            "--no-check",
+            "--file",
+            str(config_file),
+        ]
+    )
 
     result = run(["config", "list", "--file", str(config_file)])
 
@@ -179,7 +333,19 @@ def test_list_masks_tokens(config_file):
 
 
 def test_list_prints_json_for_scripts(config_file):
-    run(["config", "add", "--user", "alice", "--token", "t", "--no-check", "--file", str(config_file)])
+    run(
+        [
+            "config",
+            "add",
+            "--user",
+            "alice",
+            "--token",
+            "t",
+            "--no-check",
+            "--file",
+            str(config_file),
+        ]
+    )
 
     result = run(["config", "list", "--json", "--file", str(config_file)])
 
@@ -195,7 +361,8 @@ def test_unknown_command_is_a_usage_error():
 
 
 @pytest.mark.parametrize(
-    ("token", "masked"), [(None, "(none)"), ("short", "****"), ("0123456789", "****6789")]
+    ("token", "masked"),
+    [(None, "(none)"), ("short", "****"), ("0123456789", "****6789")],
 )
 def test_mask_token_hides_all_but_four_characters(token, masked):
     assert mask_token(token) == masked

@@ -18,7 +18,13 @@ def write_config(path, profiles):
 def test_it_reads_the_original_layout(isolated_home):
     write_config(
         isolated_home / ".dstack" / "config.yaml",
-        {"default": {"server": "http://127.0.0.1:8080/api", "user": "alice", "token": "t"}},
+        {
+            "default": {
+                "server": "http://127.0.0.1:8080/api",
+                "user": "alice",
+                "token": "t",
+            }
+        },
     )
 
     profile = get_profile("default")
@@ -29,7 +35,14 @@ def test_it_reads_the_original_layout(isolated_home):
 def test_it_reads_the_optional_team(isolated_home):
     write_config(
         isolated_home / ".dstack" / "config.yaml",
-        {"work": {"server": "http://h/api", "user": "alice", "token": "t", "team": "acme"}},
+        {
+            "work": {
+                "server": "http://h/api",
+                "user": "alice",
+                "token": "t",
+                "team": "acme",
+            }
+        },
     )
 
     assert get_profile("work").default_team == "acme"
@@ -79,7 +92,9 @@ def test_configure_keeps_a_profile_in_memory(isolated_home):
 
 def test_configure_accepts_an_original_style_config():
     config = dstack_config.InPlaceConfig()
-    config.add_or_replace_profile(dstack_config.Profile("p", "alice", "t", "http://h/api", True))
+    config.add_or_replace_profile(
+        dstack_config.Profile("p", "alice", "t", "http://h/api", True)
+    )
 
     dstack_config.configure(config)
 
@@ -104,7 +119,11 @@ def test_environment_defines_the_default_profile(monkeypatch):
 
     profile = get_profile()
 
-    assert (profile.server, profile.token, profile.team) == ("http://job/api", "job-token", "acme")
+    assert (profile.server, profile.token, profile.team) == (
+        "http://job/api",
+        "job-token",
+        "acme",
+    )
 
 
 def test_client_from_profile_needs_a_token():

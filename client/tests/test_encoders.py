@@ -3,7 +3,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -19,7 +18,9 @@ def test_import_needs_no_optional_library():
         "heavy = {'pandas', 'pyarrow', 'plotly', 'matplotlib', 'bokeh', 'numpy'}\n"
         "print(sorted(heavy & set(sys.modules)))"
     )
-    output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    output = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
 
     assert output.stdout.strip() == "[]"
 
@@ -71,7 +72,9 @@ def test_plotly_figure_round_trips(tmp_path):
     go = pytest.importorskip("plotly.graph_objects")
     import plotly
 
-    figure = go.Figure(go.Bar(x=["EU", "US"], y=[3, 5]), layout={"title": {"text": "Sales"}})
+    figure = go.Figure(
+        go.Bar(x=["EU", "US"], y=[3, 5]), layout={"title": {"text": "Sales"}}
+    )
 
     encoded, decoded = round_trip(figure, tmp_path)
 
@@ -144,7 +147,9 @@ def test_json_attachment_decodes_to_python(tmp_path):
     path = tmp_path / "data.json"
     path.write_text(json.dumps({"a": [1, 2]}))
 
-    assert decode(as_attachment(Encoded(path, "application/json"), path)) == {"a": [1, 2]}
+    assert decode(as_attachment(Encoded(path, "application/json"), path)) == {
+        "a": [1, 2]
+    }
 
 
 def test_unknown_media_type_decodes_to_bytes(tmp_path):

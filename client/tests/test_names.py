@@ -37,7 +37,9 @@ def test_it_allows_dots_underscores_and_nesting():
     ],
 )
 def test_it_rejects_invalid_names(stack, problem):
-    with pytest.raises(ValueError, match=problem.replace(".", r"\.").replace("(", r"\(")):
+    with pytest.raises(
+        ValueError, match=problem.replace(".", r"\.").replace("(", r"\(")
+    ):
         parse_stack(stack, "alice")
 
 

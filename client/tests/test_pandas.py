@@ -56,12 +56,16 @@ def column_ordered_categorical(rng):
 
 
 def column_integer_categorical(rng):
-    return pd.Series(pd.Categorical(rng.choice([10, 20, 30], size=ROWS), categories=[30, 10, 20]))
+    return pd.Series(
+        pd.Categorical(rng.choice([10, 20, 30], size=ROWS), categories=[30, 10, 20])
+    )
 
 
 def column_tz_datetime(rng):
     seconds = rng.integers(0, 10**9, size=ROWS)
-    return pd.Series(pd.to_datetime(seconds, unit="s", utc=True).tz_convert("Asia/Kolkata"))
+    return pd.Series(
+        pd.to_datetime(seconds, unit="s", utc=True).tz_convert("Asia/Kolkata")
+    )
 
 
 def column_naive_datetime(rng):
@@ -71,7 +75,9 @@ def column_naive_datetime(rng):
 
 
 def column_second_datetime(rng):
-    return pd.Series(pd.to_datetime(rng.integers(0, 10**9, size=ROWS), unit="s").as_unit("s"))
+    return pd.Series(
+        pd.to_datetime(rng.integers(0, 10**9, size=ROWS), unit="s").as_unit("s")
+    )
 
 
 def column_timedelta(rng):
@@ -103,7 +109,9 @@ def make_index(rng, kind):
     if kind == "integer_name":
         return pd.Index(rng.permutation(ROWS), name=42)
     if kind == "datetime_with_freq":
-        return pd.date_range("2021-03-01", periods=ROWS, freq="D", tz="Europe/Paris", name="day")
+        return pd.date_range(
+            "2021-03-01", periods=ROWS, freq="D", tz="Europe/Paris", name="day"
+        )
     if kind == "multi":
         return pd.MultiIndex.from_arrays(
             [["a", "b"] * 3 + ["c"], list(range(ROWS))], names=["letter", None]
@@ -121,7 +129,9 @@ def make_labels(rng, kind, count):
     if kind == "duplicates":
         return ["same"] * count
     if kind == "multi":
-        return pd.MultiIndex.from_tuples([("group", n) for n in range(count)], names=["g", "n"])
+        return pd.MultiIndex.from_tuples(
+            [("group", n) for n in range(count)], names=["g", "n"]
+        )
     raise ValueError(kind)
 
 
@@ -174,7 +184,9 @@ def test_series_round_trips(kind, name, tmp_path):
 
 
 def test_empty_frame_round_trips(tmp_path):
-    frame = pd.DataFrame({"a": pd.Series([], dtype="int64"), "b": pd.Series([], dtype="string")})
+    frame = pd.DataFrame(
+        {"a": pd.Series([], dtype="int64"), "b": pd.Series([], dtype="string")}
+    )
 
     _, decoded = round_trip(frame, tmp_path)
 

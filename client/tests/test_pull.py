@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 import dstack
@@ -36,7 +34,9 @@ def test_it_matches_tabs_by_title(client):
     frame.push()
 
     assert client.pull("report", section=dstack.tab("Details")) == "details"
-    assert client.pull("report", section={"type": "tab", "title": "Summary"}) == "summary"
+    assert (
+        client.pull("report", section={"type": "tab", "title": "Summary"}) == "summary"
+    )
 
 
 def test_it_tells_booleans_from_numbers(client):
@@ -75,7 +75,9 @@ def test_it_needs_params_when_there_are_several_attachments(client):
 
 
 def test_it_raises_stack_not_found_for_a_missing_stack(client):
-    with pytest.raises(dstack.StackNotFoundError, match="alice/missing not found") as caught:
+    with pytest.raises(
+        dstack.StackNotFoundError, match="alice/missing not found"
+    ) as caught:
         client.pull("missing")
     assert caught.value.response.status_code == 404
 
@@ -196,5 +198,7 @@ def test_it_uses_a_custom_decoder(client):
 
 
 def test_module_pull_raises_configuration_error_for_unknown_profile():
-    with pytest.raises(dstack.ConfigurationError, match="profile 'nope' is not configured"):
+    with pytest.raises(
+        dstack.ConfigurationError, match="profile 'nope' is not configured"
+    ):
         dstack.pull("notes", profile="nope")

@@ -2,8 +2,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
-import warnings
 from pathlib import Path
 
 import pytest
@@ -98,7 +96,10 @@ def test_it_reads_the_message_from_meta(client, server):
     client.push("sales/notes", "hello", meta=dstack.FrameMeta(message="from meta"))
     client.push("sales/notes", "hello", meta={"message": "from dict"})
 
-    assert [body["message"] for body in server.open_bodies] == ["from meta", "from dict"]
+    assert [body["message"] for body in server.open_bodies] == [
+        "from meta",
+        "from dict",
+    ]
 
 
 def test_it_rejects_message_in_both_meta_and_argument(client):
@@ -122,7 +123,10 @@ def test_it_converts_numpy_scalar_params(client, server):
 
     client.push("sales/notes", "x", year=numpy.int64(2020), share=numpy.float32(0.5))
 
-    assert server.open_bodies[0]["attachments"][0]["params"] == {"year": 2020, "share": 0.5}
+    assert server.open_bodies[0]["attachments"][0]["params"] == {
+        "year": 2020,
+        "share": 0.5,
+    }
 
 
 def test_it_sends_tab_params_in_wire_form(client, server):
@@ -133,7 +137,9 @@ def test_it_sends_tab_params_in_wire_form(client, server):
 
 
 def test_it_puts_stacks_in_the_profile_team(server, tmp_path):
-    client = dstack.Client(API, server.token, user="alice", team="acme", transport=server.transport)
+    client = dstack.Client(
+        API, server.token, user="alice", team="acme", transport=server.transport
+    )
     server.teams.append({"name": "acme", "role": "member"})
 
     result = client.push("sales/notes", "x")
@@ -171,7 +177,10 @@ def test_it_commits_the_md5_of_every_part(small_inline_client, server):
 
     parts = server.commit_bodies[0]["uploads"][0]["parts"]
     expected = [
-        {"number": n + 1, "md5": hashlib.md5(PAYLOAD[n * 1024 : (n + 1) * 1024]).hexdigest()}
+        {
+            "number": n + 1,
+            "md5": hashlib.md5(PAYLOAD[n * 1024 : (n + 1) * 1024]).hexdigest(),
+        }
         for n in range(5)
     ]
     assert parts == expected
@@ -257,7 +266,9 @@ def test_it_uploads_equal_bytes_once(small_inline_client, server):
 
 def test_it_falls_back_to_uploads_when_inline_data_is_rejected(server, tmp_path):
     server.inline_limit = 1500
-    client = dstack.Client(API, server.token, user="alice", transport=server.transport, inline_limit=4000)
+    client = dstack.Client(
+        API, server.token, user="alice", transport=server.transport, inline_limit=4000
+    )
 
     client.push("data/blob", b"x" * 2000)
 
@@ -368,7 +379,9 @@ def test_push_frame_warns_and_pushes(server, monkeypatch):
     monkeypatch.setattr(
         dstack.Client,
         "__init__",
-        lambda self, *a, **k: original(self, *a, **{"transport": server.transport, **k}),
+        lambda self, *a, **k: original(
+            self, *a, **{"transport": server.transport, **k}
+        ),
     )
 
     with pytest.warns(DeprecationWarning, match="push_frame"):

@@ -140,8 +140,9 @@ def find_encoder(obj: Any) -> Encoder:
         cls = _resolve_target(entry.target)
         if cls is not None and isinstance(obj, cls):
             return entry.encoder
+    cls = type(obj)
     raise EncodingError(
-        f"no encoder for objects of type {type(obj).__module__}.{type(obj).__qualname__}; "
+        f"no encoder for objects of type {cls.__module__}.{cls.__qualname__}; "
         "pass encoder=..., or register one with dstack.register_encoder()"
     )
 

@@ -21,7 +21,9 @@ class Markdown:
 
     def __init__(self, text: str) -> None:
         if not isinstance(text, str):
-            raise TypeError(f"Markdown text must be a string, not {type(text).__name__}")
+            raise TypeError(
+                f"Markdown text must be a string, not {type(text).__name__}"
+            )
         self.text = text
 
     def __str__(self) -> str:

@@ -55,7 +55,12 @@ def _tag(value: Any) -> list[Any]:
     if isinstance(value, tuple):
         return ["tuple", [_tag(item) for item in value]]
     if isinstance(value, pd.Timestamp):
-        return ["timestamp", value.value, value.unit, str(value.tz) if value.tz else None]
+        return [
+            "timestamp",
+            value.value,
+            value.unit,
+            str(value.tz) if value.tz else None,
+        ]
     if isinstance(value, pd.Timedelta):
         return ["timedelta", value.value, value.unit]
     raise _UntaggableError(type(value).__name__)
