@@ -1,0 +1,345 @@
+"""Pushing objects: frames of attachments, one revision per push."""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import logging
+import tempfile
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ._encoders import Encoded, Encoder, encode
+from ._exceptions import PermissionDeniedError, ServerError, TransportError
+from ._http import client_info
+from ._names import format_params, normalize_params, params_key, parse_stack
+from ._transfer import Source, Uploader, sha256_of, source_size
+
+if TYPE_CHECKING:
+    from ._client import Client
+
+logger = logging.getLogger("dstack")
+
+ACCESS_LEVELS = ("private", "internal", "public")
+WRITE_ROLES = ("owner", "admin", "member")
+COMMIT_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class PushResult:
+    """The committed revision: its page `url`, revision `number` and `stack`."""
+
+    url: str
+    number: int
+    stack: str
+
+    @property
+    def id(self) -> int:
+        """Revision number; the original client returned a frame UUID here."""
+        return self.number
+
+    def __str__(self) -> str:
+        return self.url
+
+    def _repr_html_(self) -> str:
+        url = html.escape(self.url, quote=True)
+        label = html.escape(f"{self.stack} (revision {self.number})")
+        return f'<a href="{url}" target="_blank" rel="noopener">{label}</a>'
+
+
+class FrameMeta:
+    """Revision metadata of the original client; only `message` is stored."""
+
+    def __init__(self, message: str | None = None, **params: Any) -> None:
+        self.message = message
+        self.params = params
+
+
+def message_from_meta(meta: Any, message: str | None) -> str | None:
+    """Return the revision message from `meta` (dict or FrameMeta) and `message`."""
+    if meta is None:
+        return message
+    if message is not None:
+        raise ValueError("pass the revision message as message= or in meta, not both")
+
+    if isinstance(meta, Mapping):
+        extra = sorted(key for key in meta if key != "message")
+        meta_message = meta.get("message")
+    else:
+        extra = sorted(getattr(meta, "params", {}) or {})
+        meta_message = getattr(meta, "message", None)
+    if extra:
+        warnings.warn(
+            f"revision metadata other than message is not stored: {', '.join(extra)}",
+            UserWarning,
+            stacklevel=4,
+        )
+    if meta_message is not None and not isinstance(meta_message, str):
+        raise ValueError("the revision message must be a string")
+    return meta_message
+
+
+def validate_access(access: str | None) -> str | None:
+    if access is not None and access not in ACCESS_LEVELS:
+        raise ValueError(
+            f"invalid access {access!r}: use one of {', '.join(ACCESS_LEVELS)} or None"
+        )
+    return access
+
+
+@dataclass
+class _Pending:
+    params: dict[str, Any]
+    description: str | None
+    encoded: Encoded
+    source: Source
+    size: int
+    sha256: str
+
+    def to_wire(self, *, inline: bool) -> dict[str, Any]:
+        entry: dict[str, Any] = {
+            "params": self.params,
+            "media_type": self.encoded.media_type,
+            "application": self.encoded.application,
+            "description": self.description,
+            "settings": self.encoded.settings,
+            "filename": self.encoded.filename,
+            "size": self.size,
+            "sha256": self.sha256,
+        }
+        if inline:
+            data = (
+                self.source.read_bytes()
+                if isinstance(self.source, Path)
+                else self.source
+            )
+            entry["data"] = base64.b64encode(data).decode("ascii")
+        return entry
+
+
+class StackFrame:
+    """Objects to push together as one revision of a stack.
+
+    `add()` encodes each object at once; `push()` sends them all and commits.
+    With `auto_push=True` each encoded object is moved to a temporary file, so
+    that many large objects are not held in memory until `push()`.
+    """
+
+    def __init__(
+        self,
+        client: Client,
+        stack: str,
+        *,
+        access: str | None = None,
+        auto_push: bool = False,
+    ) -> None:
+        self.client = client
+        self.team, self.path = parse_stack(stack, client.default_team_for(stack))
+        self.access = validate_access(access)
+        self.auto_push = auto_push
+        self._pending: list[_Pending] = []
+        self._keys: dict[str, int] = {}
+        self._spill: tempfile.TemporaryDirectory[str] | None = None
+
+    @property
+    def stack(self) -> str:
+        return f"{self.team}/{self.path}"
+
+    def add(
+        self,
+        obj: Any,
+        description: str | None = None,
+        params: Mapping[str, Any] | None = None,
+        encoder: Encoder | None = None,
+        **kwargs: Any,
+    ) -> StackFrame:
+        """Encode `obj` with its params (`params` merged with `kwargs`)."""
+        checked = normalize_params(params, kwargs)
+        key = params_key(checked)
+        if key in self._keys:
+            raise ValueError(
+                "this frame already has an attachment with params "
+                f"{format_params(checked)}"
+            )
+
+        encoded = encode(obj, encoder)
+        source: Source = encoded.data
+        if self.auto_push and isinstance(source, bytes):
+            source = self._spill_to_file(source)
+        size = source_size(source)
+        self._keys[key] = len(self._pending)
+        self._pending.append(
+            _Pending(checked, description, encoded, source, size, sha256_of(source))
+        )
+        return self
+
+    def commit(
+        self,
+        obj: Any,
+        description: str | None = None,
+        params: Mapping[str, Any] | None = None,
+        encoder: Encoder | None = None,
+        **kwargs: Any,
+    ) -> StackFrame:
+        """Deprecated name of `add()`."""
+        warnings.warn(
+            "StackFrame.commit() is deprecated, use StackFrame.add()",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.add(obj, description, params, encoder, **kwargs)
+
+    def push(self, meta: Any = None, *, message: str | None = None) -> PushResult:
+        """Send every added object and commit them as one new revision."""
+        if not self._pending:
+            raise ValueError("the frame is empty: add() at least one object first")
+        revision_message = message_from_meta(meta, message)
+        return push_revision(
+            self.client,
+            self.team,
+            self.path,
+            self._pending,
+            message=revision_message,
+            access=self.access,
+        )
+
+    def _spill_to_file(self, data: bytes) -> Path:
+        if self._spill is None:
+            self._spill = tempfile.TemporaryDirectory(prefix="dstack-frame-")
+        path = Path(self._spill.name) / f"{len(self._pending)}.bin"
+        path.write_bytes(data)
+        return path
+
+
+def check_write_access(client: Client, team: str) -> None:
+    """Raise PermissionDeniedError unless the token's user may write to `team`."""
+    response = client.http.request("GET", "user", context="checking access")
+    info = response.json()
+    roles = {entry.get("name"): entry.get("role") for entry in info.get("teams", [])}
+    role = roles.get(team)
+    if role in WRITE_ROLES:
+        return
+    reason = "is not a member" if role is None else f"has the read-only role {role}"
+    raise PermissionDeniedError(
+        f"cannot push to team {team!r}: user {info.get('username')!r} {reason}",
+        request=response.request,
+        response=response,
+    )
+
+
+def push_revision(
+    client: Client,
+    team: str,
+    path: str,
+    attachments: list[_Pending],
+    *,
+    message: str | None,
+    access: str | None,
+) -> PushResult:
+    """Open a revision, upload what the server lacks, and commit it.
+
+    1. Open it with the data inline when the whole request fits the inline
+       limit, else with sizes and hashes only.
+    2. Upload the parts of every attachment whose status is `upload`.
+    3. Commit with the parts' MD5s; a commit is idempotent, so a network
+       failure is retried.
+    """
+    base = f"teams/{team}/stacks/{path}/-/revisions"
+    body = {"message": message, "access": access, "client": client_info()}
+    opened = _open_revision(client, base, body, attachments)
+
+    uploads = []
+    seen: set[str] = set()
+    for answer in opened.get("attachments", []):
+        if answer.get("status") != "upload":
+            continue
+        upload = answer["upload"]
+        if upload["id"] in seen:
+            continue
+        seen.add(upload["id"])
+        uploads.append((upload, attachments[answer["index"]].source))
+
+    committed_parts: list[dict[str, Any]] = []
+    if uploads:
+        uploader = Uploader(
+            client.http, team, workers=client.workers, backoff=client.retry_backoff
+        )
+        committed_parts = uploader.upload_all(uploads)
+
+    number = opened["number"]
+    commit_url = opened.get("commit_url") or f"{base}/{number}/commit"
+    committed = _commit(client, commit_url, committed_parts, number)
+    logger.info(
+        "pushed revision %s of %s/%s with %d attachments",
+        number,
+        team,
+        path,
+        len(attachments),
+    )
+    return PushResult(
+        url=committed.get("url") or "",
+        number=committed.get("number", number),
+        stack=f"{team}/{path}",
+    )
+
+
+def _open_revision(
+    client: Client, base: str, body: dict[str, Any], attachments: list[_Pending]
+) -> dict[str, Any]:
+    context = "opening a revision"
+    inline_body = _inline_body(body, attachments, client.inline_limit)
+    if inline_body is not None:
+        try:
+            return client.http.request(
+                "POST", base, json=inline_body, context=context
+            ).json()
+        except ServerError as exc:
+            # A server configured with a lower inline limit rejects the body;
+            # sending sizes and hashes only then always works.
+            if exc.status_code != 413 and exc.field != "data":
+                raise
+            logger.info("server rejected inline data (%s), using uploads", exc.code)
+
+    body = {**body, "attachments": [item.to_wire(inline=False) for item in attachments]}
+    return client.http.request("POST", base, json=body, context=context).json()
+
+
+def _inline_body(
+    body: dict[str, Any], attachments: list[_Pending], limit: int
+) -> dict[str, Any] | None:
+    """Return the request with inline data, or None when it would exceed `limit`."""
+    bare = {**body, "attachments": [item.to_wire(inline=False) for item in attachments]}
+    estimate = len(json.dumps(bare)) + sum(
+        4 * ((item.size + 2) // 3) + len(', "data": ""') for item in attachments
+    )
+    if estimate > limit:
+        return None
+
+    inline = {
+        **body,
+        "attachments": [item.to_wire(inline=True) for item in attachments],
+    }
+    if len(json.dumps(inline).encode("utf-8")) > limit:
+        return None
+    return inline
+
+
+def _commit(
+    client: Client, url: str, uploads: list[dict[str, Any]], number: int
+) -> dict[str, Any]:
+    context = f"committing revision {number}"
+    for attempt in range(1, COMMIT_ATTEMPTS + 1):
+        try:
+            response = client.http.request(
+                "POST", url, json={"uploads": uploads}, context=context
+            )
+            return response.json()
+        except TransportError as exc:
+            if attempt == COMMIT_ATTEMPTS:
+                raise
+            logger.warning("commit attempt %d failed, retrying: %s", attempt, exc)
+    raise AssertionError("unreachable")

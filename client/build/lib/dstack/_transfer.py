@@ -1,0 +1,414 @@
+"""Hashing, part uploads and verified downloads.
+
+Objects are read in chunks of `CHUNK_SIZE`: a file pushed as a `Path` is
+streamed from disk part by part, and an encoded object in memory is sent from
+slices of the one bytes object, so neither is copied whole.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from tqdm import tqdm
+
+from ._exceptions import (
+    ChecksumError,
+    DstackError,
+    TransportError,
+    UploadError,
+    error_from_response,
+)
+from ._http import Http
+
+logger = logging.getLogger("dstack")
+
+CHUNK_SIZE = 1024 * 1024
+# The server's default inline limit (DSTACK_INLINE_LIMIT) is 5 MB; a smaller
+# server limit only costs the client a retry through uploads, see _push.py.
+INLINE_LIMIT = 5_000_000
+PROGRESS_THRESHOLD = 5_000_000
+DEFAULT_WORKERS = 6
+DEFAULT_ATTEMPTS = 4
+_MD5_HEX = re.compile(r"[0-9a-f]{32}")
+
+Source = bytes | Path
+
+
+def source_size(source: Source) -> int:
+    return source.stat().st_size if isinstance(source, Path) else len(source)
+
+
+def iter_chunks(
+    source: Source, offset: int = 0, size: int | None = None
+) -> Iterator[bytes]:
+    """Yield `size` bytes of `source` from `offset` in chunks (all when None)."""
+    end = source_size(source) if size is None else offset + size
+    if isinstance(source, Path):
+        with source.open("rb") as file:
+            file.seek(offset)
+            position = offset
+            while position < end:
+                chunk = file.read(min(CHUNK_SIZE, end - position))
+                if not chunk:
+                    raise DstackError(
+                        f"{source} became shorter while it was being read"
+                    )
+                position += len(chunk)
+                yield chunk
+        return
+
+    view = memoryview(source)
+    for start in range(offset, end, CHUNK_SIZE):
+        yield bytes(view[start : min(start + CHUNK_SIZE, end)])
+
+
+def sha256_of(source: Source) -> str:
+    digest = hashlib.sha256()
+    for chunk in iter_chunks(source):
+        digest.update(chunk)
+    return digest.hexdigest()
+
+
+def md5_of(source: Source, offset: int, size: int) -> str:
+    digest = hashlib.md5(usedforsecurity=False)
+    for chunk in iter_chunks(source, offset, size):
+        digest.update(chunk)
+    return digest.hexdigest()
+
+
+def progress_enabled(total: int) -> bool:
+    """Show a bar for transfers over 5 MB on a terminal, unless DSTACK_PROGRESS=0."""
+    if os.environ.get("DSTACK_PROGRESS", "").strip() in ("0", "false", "no"):
+        return False
+    return total > PROGRESS_THRESHOLD and sys.stderr.isatty()
+
+
+def _progress_bar(total: int, description: str) -> tqdm:
+    return tqdm(
+        total=total,
+        unit="B",
+        unit_scale=True,
+        unit_divisor=1024,
+        desc=description,
+        disable=not progress_enabled(total),
+        file=sys.stderr,
+        leave=False,
+    )
+
+
+@dataclass
+class _Part:
+    number: int
+    offset: int
+    size: int
+    url: str
+    stored_md5: str | None
+
+
+class _UrlBook:
+    """Current part URLs of one upload, refreshed at most once per failure round."""
+
+    def __init__(self, parts: list[_Part], refresh: Callable[[], dict[str, Any]]):
+        self._lock = threading.Lock()
+        self._urls = {part.number: part.url for part in parts}
+        self._stored = {part.number: part.stored_md5 for part in parts}
+        self._refresh = refresh
+        self.generation = 0
+
+    def get(self, number: int) -> tuple[str, int]:
+        with self._lock:
+            return self._urls[number], self.generation
+
+    def stored_md5(self, number: int) -> str | None:
+        with self._lock:
+            return self._stored.get(number)
+
+    def renew(self, seen_generation: int) -> None:
+        """Fetch fresh URLs, unless another worker did after `seen_generation`."""
+        with self._lock:
+            if self.generation != seen_generation:
+                return
+            answer = self._refresh()
+            for part in answer.get("parts", []):
+                self._urls[part["number"]] = part["url"]
+                self._stored[part["number"]] = part.get("md5")
+            self.generation += 1
+
+
+class Uploader:
+    """Uploads the parts of one or more uploads, in parallel, with retries."""
+
+    def __init__(
+        self,
+        http: Http,
+        team: str,
+        *,
+        workers: int = DEFAULT_WORKERS,
+        attempts: int = DEFAULT_ATTEMPTS,
+        backoff: float = 0.5,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.http = http
+        self.team = team
+        self.workers = workers
+        self.attempts = attempts
+        self.backoff = backoff
+        self.sleep = sleep
+
+    def upload_all(
+        self, uploads: list[tuple[dict[str, Any], Source]]
+    ) -> list[dict[str, Any]]:
+        """Upload every part not stored yet; return the commit's `uploads` list.
+
+        1. Lay out each upload's parts over its source by their sizes.
+        2. Upload the parts on a thread pool; each task skips, or PUTs with retries.
+        3. Collect the MD5 of every part, in part order, for the commit.
+        """
+        jobs = []
+        total = 0
+        for upload, source in uploads:
+            parts = _layout(upload, source)
+            book = _UrlBook(parts, self._refresher(upload["id"]))
+            jobs.append((upload["id"], source, parts, book))
+            total += source_size(source)
+
+        bar = _progress_bar(total, "upload")
+        bar_lock = threading.Lock()
+
+        def advance(size: int) -> None:
+            with bar_lock:
+                bar.update(size)
+
+        results: dict[tuple[str, int], str] = {}
+        try:
+            with ThreadPoolExecutor(max_workers=self.workers) as pool:
+                futures = {
+                    (upload_id, part.number): pool.submit(
+                        self._upload_part, upload_id, source, part, book, advance
+                    )
+                    for upload_id, source, parts, book in jobs
+                    for part in parts
+                }
+                for key, future in futures.items():
+                    results[key] = future.result()
+        finally:
+            bar.close()
+
+        return [
+            {
+                "id": upload_id,
+                "parts": [
+                    {"number": part.number, "md5": results[(upload_id, part.number)]}
+                    for part in parts
+                ],
+            }
+            for upload_id, _, parts, _ in jobs
+        ]
+
+    def _refresher(self, upload_id: str) -> Callable[[], dict[str, Any]]:
+        def refresh() -> dict[str, Any]:
+            logger.info("fetching fresh URLs for upload %s", upload_id)
+            response = self.http.request(
+                "GET",
+                f"teams/{self.team}/uploads/{upload_id}",
+                context=f"fetching upload {upload_id}",
+            )
+            return response.json()
+
+        return refresh
+
+    def _upload_part(
+        self,
+        upload_id: str,
+        source: Source,
+        part: _Part,
+        book: _UrlBook,
+        advance: Callable[[int], None],
+    ) -> str:
+        md5 = md5_of(source, part.offset, part.size)
+        if book.stored_md5(part.number) == md5:
+            advance(part.size)
+            return md5
+
+        last_error: Exception | None = None
+        for attempt in range(1, self.attempts + 1):
+            url, generation = book.get(part.number)
+            try:
+                self._put(url, source, part, md5)
+                advance(part.size)
+                return md5
+            except (_RetryableError, TransportError) as exc:
+                last_error = exc
+                logger.warning(
+                    "upload %s part %d failed on attempt %d of %d: %s",
+                    upload_id,
+                    part.number,
+                    attempt,
+                    self.attempts,
+                    exc,
+                )
+
+            if attempt == self.attempts:
+                break
+            self.sleep(self.backoff * 2 ** (attempt - 1))
+            if isinstance(last_error, _RetryableError) and last_error.renew_urls:
+                book.renew(generation)
+                if book.stored_md5(part.number) == md5:
+                    advance(part.size)
+                    return md5
+
+        raise UploadError(
+            f"upload {upload_id} part {part.number} failed after {self.attempts} "
+            f"attempts: {last_error}"
+        ) from last_error
+
+    def _put(self, url: str, source: Source, part: _Part, md5: str) -> None:
+        url = self.http.absolute(url)
+        client = self.http.client_for(url)
+        try:
+            response = client.put(
+                url,
+                content=iter_chunks(source, part.offset, part.size),
+                headers={"Content-Length": str(part.size)},
+            )
+        except httpx.TransportError as exc:
+            raise TransportError(f"PUT of part {part.number} failed: {exc}") from exc
+
+        if response.is_error:
+            # An expired or revoked presigned URL is a 4xx (S3 answers 403).
+            raise _RetryableError(
+                f"PUT of part {part.number} answered HTTP {response.status_code}",
+                renew_urls=response.is_client_error,
+            )
+        etag = response.headers.get("ETag", "").strip('"').lower()
+        if _MD5_HEX.fullmatch(etag) and etag != md5:
+            raise _RetryableError(
+                f"part {part.number} was stored with MD5 {etag}, expected {md5}",
+                renew_urls=False,
+            )
+
+
+class _RetryableError(Exception):
+    def __init__(self, message: str, *, renew_urls: bool) -> None:
+        super().__init__(message)
+        self.renew_urls = renew_urls
+
+
+def _layout(upload: dict[str, Any], source: Source) -> list[_Part]:
+    parts = []
+    offset = 0
+    for entry in sorted(upload["parts"], key=lambda item: item["number"]):
+        parts.append(
+            _Part(
+                number=entry["number"],
+                offset=offset,
+                size=entry["size"],
+                url=entry["url"],
+                stored_md5=entry.get("md5"),
+            )
+        )
+        offset += entry["size"]
+
+    size = source_size(source)
+    if offset != size:
+        raise UploadError(
+            f"the parts of upload {upload['id']} cover {offset} bytes, "
+            f"but the object has {size}"
+        )
+    return parts
+
+
+def download(
+    http: Http,
+    url: str,
+    *,
+    sha256: str,
+    size: int | None,
+    directory: Path,
+    attempts: int = 3,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Path:
+    """Stream `url` into `directory`/`sha256` and verify the hash.
+
+    The bytes go to a temporary file first and are renamed only once the hash
+    matches, so the cache never holds a partial or wrong file.
+    """
+    url = http.absolute(url)
+    client = http.client_for(url)
+    directory.mkdir(parents=True, exist_ok=True)
+    target = directory / sha256
+
+    for attempt in range(1, attempts + 1):
+        try:
+            return _download_once(client, url, sha256, size, directory, target)
+        except TransportError as exc:
+            if attempt == attempts:
+                raise
+            logger.warning(
+                "download attempt %d of %d failed: %s", attempt, attempts, exc
+            )
+            sleep(0.5 * 2 ** (attempt - 1))
+    raise AssertionError("unreachable")
+
+
+def _download_once(
+    client: httpx.Client,
+    url: str,
+    sha256: str,
+    size: int | None,
+    directory: Path,
+    target: Path,
+) -> Path:
+    descriptor, temporary_name = tempfile.mkstemp(dir=directory, prefix=".download-")
+    temporary = Path(temporary_name)
+    digest = hashlib.sha256()
+    try:
+        with (
+            os.fdopen(descriptor, "wb") as file,
+            _progress_bar(size or 0, "download") as bar,
+        ):
+            try:
+                with client.stream("GET", url, follow_redirects=True) as response:
+                    if response.is_error:
+                        response.read()
+                        if response.is_server_error:
+                            raise TransportError(
+                                f"download answered HTTP {response.status_code}",
+                                request=response.request,
+                                response=response,
+                            )
+                        raise error_from_response(
+                            response, "downloading the attachment"
+                        )
+                    for chunk in response.iter_bytes(CHUNK_SIZE):
+                        digest.update(chunk)
+                        file.write(chunk)
+                        bar.update(len(chunk))
+            except httpx.TransportError as exc:
+                raise TransportError(f"download failed: {exc}") from exc
+
+        actual = digest.hexdigest()
+        if actual != sha256:
+            raise ChecksumError(
+                f"downloaded bytes have sha256 {actual}, expected {sha256}; "
+                "the stored blob may be corrupt",
+                expected=sha256,
+                actual=actual,
+            )
+        os.replace(temporary, target)
+        return target
+    finally:
+        temporary.unlink(missing_ok=True)
