@@ -24,7 +24,7 @@ def push(
     message: str | None = None,
     **kwargs: Any,
 ) -> PushResult:
-    """Push `obj` as a new revision of `stack`; keyword arguments are params.
+    """Push `obj` as a new revision of `stack`, with keyword arguments as params.
 
         dstack.push("sales/by-region", fig, region="EU", message="EU only")
 

@@ -49,7 +49,7 @@ def _load(path: Path | None) -> YamlConfig:
 def check_profile(
     profile: Profile, transport: httpx.BaseTransport | None = None
 ) -> Profile:
-    """Check the token with `GET /api/user`; return the profile with its user set."""
+    """Check the token with `GET /api/user` and return the profile with its user set."""
     http = Http(
         profile.server, profile.token, verify=profile.verify, transport=transport
     )
@@ -67,8 +67,8 @@ def check_profile(
     username = info.get("username")
     if profile.user and profile.user != username:
         raise CommandError(
-            f"the token belongs to user {username!r}, not {profile.user!r}; "
-            "fix --user or the token"
+            f"the token belongs to user {username!r}, not {profile.user!r}. "
+            "Fix --user or the token."
         )
     teams = [entry.get("name") for entry in info.get("teams", [])]
     if profile.team and profile.team not in teams:
@@ -119,14 +119,14 @@ def _profile_options(function: Any) -> Any:
         callback=_validate_team_option,
         help=(
             "Team of stack names without a leading slash (default: the "
-            "user's personal team); an empty value clears it."
+            "user's personal team). An empty value clears it."
         ),
     )(function)
     function = click.option(
-        "--token", help="API token; prompted for, hidden, when missing."
+        "--token", help="API token. When missing, it is prompted for without echo."
     )(function)
     function = click.option(
-        "--user", help="User name; taken from the server when checked."
+        "--user", help="User name. When the token is checked, the server supplies it."
     )(function)
     function = click.option(
         "--server", help=f"API base URL [default: {DEFAULT_SERVER}]."
@@ -163,7 +163,7 @@ def config_add(
     configuration = _load(config_file)
     if profile in configuration.list_profiles() and not force:
         raise CommandError(
-            f"profile {profile!r} already exists; change it with "
+            f"profile {profile!r} already exists. Change it with "
             f"'dstack config modify {profile}' or replace it with --force"
         )
 
@@ -253,7 +253,7 @@ def config_remove(profile: str, force: bool, config_file: Path | None) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the profiles as JSON.")
 @file_option
 def config_list(as_json: bool, config_file: Path | None) -> None:
-    """List the profiles; tokens are masked."""
+    """List the profiles with masked tokens."""
     configuration = _load(config_file)
     profiles = configuration.list_profiles()
     rows = [

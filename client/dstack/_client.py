@@ -69,7 +69,7 @@ class Client:
             profile = get_profile(profile)
         if not profile.token:
             raise ConfigurationError(
-                f"profile {profile.name!r} has no token; set one with: "
+                f"profile {profile.name!r} has no token. Set one with: "
                 f"dstack config modify {profile.name} --token TOKEN"
             )
         return cls(

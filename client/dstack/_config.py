@@ -8,7 +8,7 @@ original dstack client:
         server: http://127.0.0.1:8080/api
         user: alice
         token: ...
-        team: acme        # optional; stacks then live in this team
+        team: acme        # optional: stacks then live in this team
 
 `configure()` replaces the file with profiles kept in memory. When no
 configuration is set in memory, `DSTACK_SERVER` and `DSTACK_TOKEN` (with the
@@ -36,7 +36,7 @@ DEFAULT_SERVER = "http://127.0.0.1:8080/api"
 
 @dataclass(frozen=True)
 class Profile:
-    """A named set of credentials; argument order as in the original client."""
+    """A named set of credentials, with arguments in the original client's order."""
 
     name: str
     user: str | None
@@ -76,14 +76,14 @@ class Config(ABC):
     def remove_profile(self, name: str) -> Profile: ...
 
     def save(self) -> None:  # noqa: B027  (optional: in-memory configs keep nothing)
-        """Persist the profiles; in-memory configurations have nothing to do."""
+        """Persist the profiles. In-memory configurations have nothing to do."""
 
     def get_profile(self, name: str) -> Profile:
         profiles = self.list_profiles()
         if name not in profiles:
             known = ", ".join(sorted(profiles)) or "none"
             raise ConfigurationError(
-                f"profile {name!r} is not configured (configured profiles: {known}); "
+                f"profile {name!r} is not configured (configured profiles: {known}). "
                 f"add it with: dstack config add {name} --server URL --user NAME"
             )
         return profiles[name]
@@ -116,7 +116,7 @@ class YamlConfig(InPlaceConfig):
 
     @classmethod
     def load(cls, path: Path | str | None = None) -> YamlConfig:
-        """Read `path` (default: `config_path()`); a missing file has no profiles."""
+        """Read `path` (default: `config_path()`). A missing file has no profiles."""
         path = Path(path) if path is not None else config_path()
         if not path.exists():
             return cls([], path)

@@ -144,7 +144,7 @@ class EncodingError(DstackError):
 
 
 def error_from_response(response: httpx.Response, context: str) -> DstackError:
-    """Build the exception for an error answer; `context` names the call.
+    """Build the exception for an error response, with `context` naming the call.
 
     The body is expected in the form `{"error": {"code", "message", "field"}}`;
     any other body still gives a readable message with the HTTP status.

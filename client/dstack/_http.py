@@ -84,7 +84,7 @@ class Http:
         json: Any = None,
         params: dict[str, Any] | None = None,
     ) -> httpx.Response:
-        """Send an API request; raise a DstackError for 4xx/5xx or network failures."""
+        """Send an API request, raising DstackError on 4xx/5xx or network failure."""
         try:
             response = self.api.request(method, url, json=json, params=params)
         except httpx.TransportError as exc:

@@ -9,8 +9,8 @@ from collections.abc import Mapping
 from typing import Any
 
 # The server rejects these words as team names because its own URLs use them.
-# NOTE: the server's list is authoritative and may contain more words; a name
-# that passes here can still be rejected by the server with a 400.
+# NOTE: the server's list is authoritative and may contain more words, so a
+# name that passes here can still be rejected by the server with a 400.
 RESERVED_TEAM_NAMES = frozenset(
     {"api", "static", "media", "admin", "accounts", "settings", "healthz", "livez"}
 )
@@ -89,7 +89,7 @@ def parse_stack(stack: str, default_team: str | None) -> tuple[str, str]:
 
 
 class Tab:
-    """A param value shown as a tab in the UI; made by `dstack.tab()`."""
+    """A param value that the UI shows as a tab, made by `dstack.tab()`."""
 
     __slots__ = ("title",)
 

@@ -139,7 +139,7 @@ def select_attachment(
     else:
         reason = f"no attachment of stack {stack} has params {format_params(wanted)}"
     raise MatchError(
-        f"{reason}; the params that exist are: {listed}",
+        f"{reason}. The params that exist are: {listed}",
         params=wanted,
         available=available,
     )

@@ -39,7 +39,7 @@ class PushResult:
 
     @property
     def id(self) -> int:
-        """Revision number; the original client returned a frame UUID here."""
+        """Revision number. The original client returned a frame UUID here."""
         return self.number
 
     def __str__(self) -> str:
@@ -52,7 +52,7 @@ class PushResult:
 
 
 class FrameMeta:
-    """Revision metadata of the original client; only `message` is stored."""
+    """Revision metadata of the original client, of which only `message` is stored."""
 
     def __init__(self, message: str | None = None, **params: Any) -> None:
         self.message = message

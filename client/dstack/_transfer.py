@@ -36,8 +36,8 @@ from ._http import Http
 logger = logging.getLogger("dstack")
 
 CHUNK_SIZE = 1024 * 1024
-# The server's default inline limit (DSTACK_INLINE_LIMIT) is 5 MB; a smaller
-# server limit only costs the client a retry through uploads, see _push.py.
+# The server's default inline limit (DSTACK_INLINE_LIMIT) is 5 MB. A server
+# with a lower limit rejects the inline body, and _push.py then uses uploads.
 INLINE_LIMIT = 5_000_000
 PROGRESS_THRESHOLD = 5_000_000
 DEFAULT_WORKERS = 6
@@ -171,7 +171,7 @@ class Uploader:
     def upload_all(
         self, uploads: list[tuple[dict[str, Any], Source]]
     ) -> list[dict[str, Any]]:
-        """Upload every part not stored yet; return the commit's `uploads` list.
+        """Upload every part not stored yet and return the commit's `uploads` list.
 
         1. Lay out each upload's parts over its source by their sizes.
         2. Upload the parts on a thread pool; each task skips, or PUTs with retries.
@@ -403,8 +403,8 @@ def _download_once(
         actual = digest.hexdigest()
         if actual != sha256:
             raise ChecksumError(
-                f"downloaded bytes have sha256 {actual}, expected {sha256}; "
-                "the stored blob may be corrupt",
+                f"downloaded bytes have sha256 {actual}, expected {sha256}, so "
+                "the stored blob may be corrupt. Pull again, or push the object again.",
                 expected=sha256,
                 actual=actual,
             )

@@ -1,4 +1,4 @@
-"""Encoders turn objects into bytes for a push; decoders turn them back.
+"""Encoders turn objects into bytes for a push, and decoders turn them back.
 
 An encoder is a callable `encoder(obj) -> Encoded` (or an object with an
 `encode(obj)` method). A decoder is a callable `decoder(attachment) -> object`
@@ -142,8 +142,8 @@ def find_encoder(obj: Any) -> Encoder:
             return entry.encoder
     cls = type(obj)
     raise EncodingError(
-        f"no encoder for objects of type {cls.__module__}.{cls.__qualname__}; "
-        "pass encoder=..., or register one with dstack.register_encoder()"
+        f"no encoder for objects of type {cls.__module__}.{cls.__qualname__}. "
+        "Pass encoder=..., or register one with dstack.register_encoder()."
     )
 
 

@@ -15,7 +15,7 @@ OCTET_STREAM = "application/octet-stream"
 
 
 class Markdown:
-    """Markdown text, pushed as `text/markdown`; made by `dstack.md()`."""
+    """Markdown text, pushed as `text/markdown` and made by `dstack.md()`."""
 
     __slots__ = ("text",)
 
@@ -62,7 +62,7 @@ def encode_markdown(obj: Markdown) -> Encoded:
 
 
 def encode_path(obj: Path) -> Encoded:
-    """Stream a file's bytes; its media type is guessed from the file name."""
+    """Encode a file for streaming, with the media type guessed from its name."""
     if not obj.is_file():
         raise EncodingError(f"cannot push {obj}: it is not a file")
     media_type, _ = mimetypes.guess_type(obj.name)
@@ -93,7 +93,7 @@ def decode_csv(attachment: Attachment) -> Any:
 class FileDecoder:
     """A decoder that copies the attachment to `path` and returns that path.
 
-    `pull("data/raw", decoder=FileDecoder("raw.bin"))`; a directory as `path`
+    `pull("data/raw", decoder=FileDecoder("raw.bin"))`. A directory as `path`
     receives the file under the name it was pushed with.
     """
 

@@ -20,7 +20,8 @@ def encode_ndarray(array: Any) -> Encoded:
     except ValueError as exc:
         raise EncodingError(
             f"cannot push a numpy array of dtype {array.dtype}: object arrays need "
-            "pickle, which dstack does not use; convert it to a numeric or string dtype"
+            "pickle, which dstack does not use. Convert it to a numeric or string "
+            "dtype."
         ) from exc
     settings = {"numpy_version": np.__version__, "dtype": str(array.dtype)}
     settings["shape"] = list(array.shape)

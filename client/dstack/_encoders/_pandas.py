@@ -259,7 +259,7 @@ def _write_parquet(frame: Any, metadata: dict[str, Any]) -> bytes:
         table = pa.Table.from_pandas(frame)
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
         raise EncodingError(
-            f"cannot store the table in Parquet: {exc}; columns of mixed Python "
+            f"cannot store the table in Parquet: {exc}. Columns of mixed Python "
             "objects must be converted first, for example with astype(str)"
         ) from exc
 

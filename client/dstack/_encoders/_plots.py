@@ -1,4 +1,4 @@
-"""Encoders for plotly, matplotlib and bokeh figures; each library loads lazily."""
+"""Encoders for plotly, matplotlib and bokeh figures, importing each lazily."""
 
 from __future__ import annotations
 
