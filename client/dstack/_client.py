@@ -93,8 +93,9 @@ class Client:
     def user_info(self) -> dict[str, Any]:
         """Return `GET /api/user`: the username, personal team and reachable teams."""
         if self._user_info is None:
-            response = self.http.request("GET", "user", context="reading the user")
-            self._user_info = response.json()
+            self._user_info = self.http.request_json(
+                "GET", "user", context="reading the user"
+            )
         return self._user_info
 
     def default_team_for(self, stack: str) -> str | None:

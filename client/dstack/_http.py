@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from ._exceptions import TransportError, error_from_response
+from ._exceptions import ServerError, TransportError, error_from_response
 from ._version import __version__
 
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, read=300.0, write=300.0)
@@ -89,12 +89,34 @@ class Http:
             response = self.api.request(method, url, json=json, params=params)
         except httpx.TransportError as exc:
             raise TransportError(
-                f"{context} failed: cannot reach {self.server}: {exc}",
-                request=getattr(exc, "_request", None),
+                f"{context} failed: cannot reach {self.server}: {exc}"
             ) from exc
         if response.is_error:
             raise error_from_response(response, context)
         return response
+
+    def request_json(
+        self,
+        method: str,
+        url: str,
+        *,
+        context: str,
+        json: Any = None,
+    ) -> dict[str, Any]:
+        """Send an API request and return its JSON object body."""
+        response = self.request(method, url, context=context, json=json)
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            raise ServerError(
+                f"{context} failed: the server answered HTTP {response.status_code} "
+                "without a JSON object",
+                request=response.request,
+                response=response,
+            )
+        return body
 
     def client_for(self, url: str) -> httpx.Client:
         """Return the client to use for an upload or download URL."""

@@ -90,9 +90,9 @@ def _read_revision(
     stack_url = f"teams/{team}/stacks/{path}"
     if revision is None:
         try:
-            body = client.http.request(
+            body = client.http.request_json(
                 "GET", stack_url, context=f"reading stack {team}/{path}"
-            ).json()
+            )
         except NotFoundError as exc:
             raise StackNotFoundError(
                 f"stack {team}/{path} not found, or this token may not read it",
@@ -100,16 +100,17 @@ def _read_revision(
                 response=exc.response,
                 code=exc.code,
             ) from exc
-        if body.get("head") is None:
+        head = body.get("head")
+        if not isinstance(head, dict):
             raise StackNotFoundError(f"stack {team}/{path} has no committed revision")
-        return body["head"]
+        return head
 
     try:
-        return client.http.request(
+        return client.http.request_json(
             "GET",
             f"{stack_url}/-/revisions/{int(revision)}",
             context=f"reading revision {revision} of {team}/{path}",
-        ).json()
+        )
     except NotFoundError as exc:
         raise RevisionNotFoundError(
             f"revision {revision} of stack {team}/{path} not found, "
@@ -165,9 +166,9 @@ def _cached_or_downloaded(
     url = (
         f"teams/{team}/stacks/{path}/-/revisions/{number}/attachments/{entry['index']}"
     )
-    detail = client.http.request(
+    detail = client.http.request_json(
         "GET", url, context=f"reading attachment {entry['index']} of {team}/{path}"
-    ).json()
+    )
 
     if detail.get("data") is not None:
         return _store_inline(detail["data"], sha256, directory)

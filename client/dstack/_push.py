@@ -294,9 +294,9 @@ def _open_revision(
     inline_body = _inline_body(body, attachments, client.inline_limit)
     if inline_body is not None:
         try:
-            return client.http.request(
+            return client.http.request_json(
                 "POST", base, json=inline_body, context=context
-            ).json()
+            )
         except ServerError as exc:
             # A server configured with a lower inline limit rejects the body;
             # sending sizes and hashes only then always works.
@@ -305,7 +305,7 @@ def _open_revision(
             logger.info("server rejected inline data (%s), using uploads", exc.code)
 
     body = {**body, "attachments": [item.to_wire(inline=False) for item in attachments]}
-    return client.http.request("POST", base, json=body, context=context).json()
+    return client.http.request_json("POST", base, json=body, context=context)
 
 
 def _inline_body(
@@ -334,10 +334,9 @@ def _commit(
     context = f"committing revision {number}"
     for attempt in range(1, COMMIT_ATTEMPTS + 1):
         try:
-            response = client.http.request(
+            return client.http.request_json(
                 "POST", url, json={"uploads": uploads}, context=context
             )
-            return response.json()
         except TransportError as exc:
             if attempt == COMMIT_ATTEMPTS:
                 raise

@@ -221,12 +221,11 @@ class Uploader:
     def _refresher(self, upload_id: str) -> Callable[[], dict[str, Any]]:
         def refresh() -> dict[str, Any]:
             logger.info("fetching fresh URLs for upload %s", upload_id)
-            response = self.http.request(
+            return self.http.request_json(
                 "GET",
                 f"teams/{self.team}/uploads/{upload_id}",
                 context=f"fetching upload {upload_id}",
             )
-            return response.json()
 
         return refresh
 

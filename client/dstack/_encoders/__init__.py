@@ -166,7 +166,7 @@ def encode(obj: Any, encoder: Encoder | None = None) -> Encoded:
         if hasattr(chosen, "encode"):
             encoded = chosen.encode(obj)
         else:
-            encoded = chosen(obj)  # type: ignore[operator]
+            encoded = chosen(obj)
     except EncodingError:
         raise
     except (ValueError, TypeError) as exc:
@@ -187,7 +187,7 @@ def decode(attachment: Attachment, decoder: Decoder | None = None) -> Any:
     )
     if hasattr(chosen, "decode"):
         return chosen.decode(attachment)
-    return chosen(attachment)  # type: ignore[operator]
+    return chosen(attachment)
 
 
 def decode_bytes(attachment: Attachment) -> bytes:

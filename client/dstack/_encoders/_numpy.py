@@ -23,7 +23,10 @@ def encode_ndarray(array: Any) -> Encoded:
             "pickle, which dstack does not use. Convert it to a numeric or string "
             "dtype."
         ) from exc
-    settings = {"numpy_version": np.__version__, "dtype": str(array.dtype)}
+    settings: dict[str, Any] = {
+        "numpy_version": np.__version__,
+        "dtype": str(array.dtype),
+    }
     settings["shape"] = list(array.shape)
     return Encoded(buffer.getvalue(), NPY, "numpy", settings, filename=None)
 
