@@ -2,10 +2,12 @@ from django.contrib import admin
 from django.urls import include, path
 
 from apps.core import health
+from apps.users import links
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("livez", health.livez, name="livez"),
+    path("accounts/link/<str:token>", links.sign_in_with_link, name="sign-in-link"),
     path("api/", include("dstack_platform.api_urls")),
     path("admin/", admin.site.urls),
     path("", include("apps.stacks.urls")),

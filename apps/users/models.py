@@ -102,3 +102,18 @@ class ApiToken(models.Model):
         if self.revoked_at is not None:
             return False
         return self.expires_at is None or self.expires_at > now
+
+
+class SignInLink(models.Model):
+    """A one-time sign-in link, such as the one `manage.py serve` prints.
+
+    Only the sha256 of the link's secret is stored, as for API tokens. A link
+    works once, until `expires_at`, and a newer link for the same user
+    replaces it.
+    """
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="sign_in_links")
+    digest = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)

@@ -22,7 +22,10 @@ if REDIS_URL:
         }
     }
 else:
-    CELERY_BROKER_URL = "memory://"
+    # kombu keeps memory:// queues per process: the embedded worker of
+    # `manage.py serve` shares them with the web server, nothing else can.
+    # The host part only keeps kombu from warning that none was given.
+    CELERY_BROKER_URL = "memory://localhost/"
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
 EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
