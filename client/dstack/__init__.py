@@ -5,7 +5,7 @@ dstack.push("sales/by-region", fig, region="EU")
 fig = dstack.pull("sales/by-region", region="EU")
 """
 
-from ._api import create_frame, frame, pull, push, push_frame
+from ._api import create_frame, delete, frame, pull, push, push_frame
 from ._client import Client
 from ._config import (
     Config,
@@ -75,6 +75,7 @@ __all__ = [
     "__version__",
     "configure",
     "create_frame",
+    "delete",
     "frame",
     "get_config",
     "md",

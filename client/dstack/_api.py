@@ -126,3 +126,9 @@ def pull(
     """
     with Client.from_profile(profile) as client:
         return client.pull(stack, params, decoder, revision=revision, **kwargs)
+
+
+def delete(stack: str, profile: str = "default") -> None:
+    """Delete `stack` with all its revisions and attachments."""
+    with Client.from_profile(profile) as client:
+        client.delete(stack)

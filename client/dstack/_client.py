@@ -11,8 +11,9 @@ import httpx
 from . import _pull, _push
 from ._config import Profile, get_profile
 from ._encoders import Decoder, Encoder
-from ._exceptions import ConfigurationError
+from ._exceptions import ConfigurationError, NotFoundError, StackNotFoundError
 from ._http import Http
+from ._names import parse_stack
 from ._transfer import DEFAULT_WORKERS, INLINE_LIMIT
 
 
@@ -136,6 +137,21 @@ class Client:
         frame = _push.StackFrame(self, stack, access=access)
         frame.add(obj, description, params, encoder, **kwargs)
         return frame.push(meta, message=message)
+
+    def delete(self, stack: str) -> None:
+        """Delete `stack` with all its revisions; its storage is freed on the server."""
+        team, path = parse_stack(stack, self.default_team_for(stack))
+        try:
+            self.http.request(
+                "DELETE", f"teams/{team}/stacks/{path}", context=f"deleting stack {team}/{path}"
+            )
+        except NotFoundError as exc:
+            raise StackNotFoundError(
+                f"stack {team}/{path} not found, or this token may not read it",
+                request=exc.request,
+                response=exc.response,
+                code=exc.code,
+            ) from exc
 
     def pull(
         self,
