@@ -1,0 +1,185 @@
+"""Push revisions through the HTTP API the way the client does, for tests.
+
+    pushed = push(owner_api, "acme", "sales/by-region", Obj(b"...", {"region": "EU"}))
+    pushed.number, pushed.opened["attachments"], pushed.committed
+
+`Obj` describes one attachment; `inline=True` sends its bytes in the open
+request, otherwise they go through the upload URLs the server returns.
+Transfer URLs on this server go through Django's test client with no
+credentials (the signed URL is the authorisation); presigned S3 URLs go to
+SeaweedFS with httpx.
+
+The `push` fixture returns the `push` function, for tests that prefer
+fixtures to imports.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+from django.conf import settings
+from django.test import Client
+
+
+@dataclass
+class Obj:
+    data: bytes
+    params: dict[str, Any] = field(default_factory=dict)
+    media_type: str = "application/octet-stream"
+    filename: str | None = None
+    application: str | None = None
+    description: str | None = None
+    inline: bool = False
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.data).hexdigest()
+
+    def announce(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "params": self.params,
+            "media_type": self.media_type,
+            "application": self.application,
+            "description": self.description,
+            "filename": self.filename,
+            "size": len(self.data),
+            "sha256": self.sha256,
+        }
+        if self.inline:
+            body["data"] = base64.b64encode(self.data).decode()
+        return body
+
+
+@dataclass
+class Pushed:
+    number: int
+    opened: dict[str, Any]
+    committed: dict[str, Any] | None
+
+
+@dataclass
+class Transfer:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+def md5_hex(data: bytes) -> str:
+    return hashlib.md5(data).hexdigest()
+
+
+def stack_url(team: str, path: str, suffix: str = "") -> str:
+    return f"/api/teams/{team}/stacks/{path}{suffix}"
+
+
+def local_path(url: str) -> str | None:
+    """Return the path of a URL on this server, or None for another host."""
+    if url.startswith(settings.PUBLIC_URL + "/"):
+        return url[len(settings.PUBLIC_URL) :]
+    return None
+
+
+def transfer_put(url: str, data: bytes) -> Transfer:
+    path = local_path(url)
+    if path is not None:
+        response = Client().put(path, data=data, content_type="application/octet-stream")
+        return Transfer(response.status_code, dict(response.headers), response.content)
+    answer = httpx.put(url, content=data, timeout=30)
+    return Transfer(answer.status_code, dict(answer.headers), answer.content)
+
+
+def transfer_get(url: str) -> Transfer:
+    path = local_path(url)
+    if path is not None:
+        response = Client().get(path)
+        body = (
+            b"".join(response.streaming_content)
+            if response.streaming
+            else response.content
+        )
+        return Transfer(response.status_code, dict(response.headers), body)
+    answer = httpx.get(url, timeout=30)
+    return Transfer(answer.status_code, dict(answer.headers), answer.content)
+
+
+def open_revision(
+    client: Any,
+    team: str,
+    path: str,
+    *objects: Obj,
+    message: str = "",
+    access: str | None = None,
+    expect: int = 201,
+) -> dict[str, Any]:
+    body = {
+        "message": message,
+        "access": access,
+        "client": {"name": "tests"},
+        "attachments": [item.announce() for item in objects],
+    }
+    response = client.post(stack_url(team, path, "/-/revisions"), body, format="json")
+    assert response.status_code == expect, response.content
+    return response.json()  # type: ignore[no-any-return]
+
+
+def upload_parts(opened: dict[str, Any], objects: tuple[Obj, ...]) -> list[dict[str, Any]]:
+    """Upload the parts the server does not have; return the commit's `uploads`."""
+    uploads: dict[str, dict[str, Any]] = {}
+    for answer in opened["attachments"]:
+        if answer["status"] != "upload" or answer["upload"]["id"] in uploads:
+            continue
+        upload = answer["upload"]
+        data = objects[answer["index"]].data
+        parts = []
+        for part in upload["parts"]:
+            start = (part["number"] - 1) * upload["part_size"]
+            chunk = data[start : start + part["size"]]
+            if part["md5"] != md5_hex(chunk):
+                sent = transfer_put(part["url"], chunk)
+                assert sent.status == 200, sent.body
+            parts.append({"number": part["number"], "md5": md5_hex(chunk)})
+        uploads[upload["id"]] = {"id": upload["id"], "parts": parts}
+    return list(uploads.values())
+
+
+def commit_revision(
+    client: Any,
+    team: str,
+    path: str,
+    number: int,
+    uploads: list[dict[str, Any]],
+    *,
+    expect: int = 200,
+) -> dict[str, Any]:
+    url = stack_url(team, path, f"/-/revisions/{number}/commit")
+    response = client.post(url, {"uploads": uploads}, format="json")
+    assert response.status_code == expect, response.content
+    return response.json()  # type: ignore[no-any-return]
+
+
+def push(
+    client: Any,
+    team: str,
+    path: str,
+    *objects: Obj,
+    message: str = "",
+    access: str | None = None,
+    commit: bool = True,
+) -> Pushed:
+    """Open a revision, upload what the server lacks and, unless told not to, commit."""
+    opened = open_revision(client, team, path, *objects, message=message, access=access)
+    uploads = upload_parts(opened, objects)
+    committed = None
+    if commit:
+        committed = commit_revision(client, team, path, opened["number"], uploads)
+    return Pushed(number=opened["number"], opened=opened, committed=committed)
+
+
+@pytest.fixture(name="push")
+def push_fixture() -> Any:
+    return push
