@@ -399,11 +399,13 @@ def revision_commit(*, actor: Actor, stack: Stack, number: int, body: object) ->
 
 def _after_commit(stack: Stack, revision: Revision, to_verify: list[int], trimmed: bool) -> None:
     from apps.artifacts import tasks as artifact_tasks
+    from apps.stacks import events
 
     for blob_id in to_verify:
         artifact_tasks.verify_blob.delay(blob_id)
     if trimmed:
         artifact_tasks.release_orphan_blobs.delay(stack.team_id)
+    events.revision_committed(stack, revision)
 
 
 def _apply_retention(stack: Stack) -> bool:
