@@ -22,6 +22,7 @@ from typing import Any
 
 import httpx
 import pytest
+from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.test import Client
 
@@ -97,14 +98,24 @@ def transfer_get(url: str) -> Transfer:
     path = local_path(url)
     if path is not None:
         response = Client().get(path)
-        body = (
-            b"".join(response.streaming_content)
-            if response.streaming
-            else response.content
-        )
-        return Transfer(response.status_code, dict(response.headers), body)
+        return Transfer(response.status_code, dict(response.headers), response_bytes(response))
     answer = httpx.get(url, timeout=30)
     return Transfer(answer.status_code, dict(answer.headers), answer.content)
+
+
+def response_bytes(response: Any) -> bytes:
+    """Return a test client response's body, reading a streamed one to the end."""
+    if not response.streaming:
+        return bytes(response.content)
+    if response.is_async:
+        # The download view streams from an async iterator, which a
+        # synchronous test has to drive on an event loop.
+        return async_to_sync(_collect)(response.streaming_content)
+    return b"".join(response.streaming_content)
+
+
+async def _collect(chunks: Any) -> bytes:
+    return b"".join([chunk async for chunk in chunks])
 
 
 def open_revision(
