@@ -4,6 +4,7 @@ from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from apps.artifacts import views as transfers
+from apps.core.api import endpoint_not_found
 from apps.stacks.api import views as stacks
 from apps.users.api import views as users
 
@@ -29,4 +30,5 @@ urlpatterns = [
     path(STACK, stacks.StackView.as_view(), name="api-stack"),
     path("transfers/parts/<str:token>", transfers.upload_part, name="transfer-part"),
     path("transfers/blobs/<str:token>", transfers.download_blob, name="transfer-blob"),
+    re_path(r"", endpoint_not_found, name="api-not-found"),
 ]

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from django.db.models import QuerySet
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
@@ -74,6 +76,16 @@ class ApiView(APIView):
         if not actor.is_authenticated:
             raise NotAuthenticated("sign in or send an API token")
         return actor
+
+
+@csrf_exempt
+def endpoint_not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> JsonResponse:
+    """Answer an unknown /api URL in the API's error format.
+
+    Without this, /api/... URLs that match no API route would fall through
+    to the page routes, which read `api` as a team name.
+    """
+    return JsonResponse(NotFound("no such endpoint").as_dict(), status=404)
 
 
 __all__ = ["ApiView", "DstackError", "actor_of", "paginate", "positive_int"]
