@@ -65,15 +65,19 @@ def sign_in_link_redeem(*, token: str) -> User:
         raise NotFound("sign-in link not found or expired") from None
 
     now = timezone.now()
-    link = SignInLink.objects.select_related("user").filter(digest=token_digest(secret)).first()
+    link = (
+        SignInLink.objects.select_related("user")
+        .filter(digest=token_digest(secret))
+        .first()
+    )
     if link is None or not link.user.is_active:
         raise NotFound("sign-in link not found or expired")
 
     # Filtering on the old state makes two concurrent clicks race for one
     # row: only the request that changed it signs in.
-    claimed = SignInLink.objects.filter(pk=link.pk, used_at=None, expires_at__gt=now).update(
-        used_at=now
-    )
+    claimed = SignInLink.objects.filter(
+        pk=link.pk, used_at=None, expires_at__gt=now
+    ).update(used_at=now)
     if claimed != 1:
         raise NotFound("sign-in link not found or expired")
     logger.info("sign-in link used: link=%s user=%s", link.pk, link.user_id)

@@ -2,7 +2,7 @@
 
 The server gets its own data directory, client config file and home, and no
 DSTACK_* variable of the environment that runs the tests, so that it falls
-back to the embedded default (or to Redis where a test asks for it).
+back to the embedded default (or to Redis where a test sets DSTACK_REDIS_URL).
 """
 
 from __future__ import annotations
@@ -153,7 +153,9 @@ class Serve:
         while pending:
             pid = pending.pop()
             status = Path(f"/proc/{pid}/status").read_text()
-            total += int(re.search(r"VmRSS:\s+(\d+) kB", status).group(1))  # type: ignore[union-attr]
+            match = re.search(r"VmRSS:\s+(\d+) kB", status)
+            assert match is not None, f"no VmRSS in /proc/{pid}/status"
+            total += int(match.group(1))
             for task in Path(f"/proc/{pid}/task").iterdir():
                 children = (task / "children").read_text().split()
                 pending.extend(int(child) for child in children)

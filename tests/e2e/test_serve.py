@@ -93,7 +93,9 @@ def _wait_for_blob_state(server: Serve, sha256: str, state: str) -> str | None:
 
 
 def _download(api: httpx.Client, path: str, number: int, index: int) -> bytes:
-    answer = api.get(f"/teams/{ADMIN}/stacks/{path}/-/revisions/{number}/attachments/{index}")
+    answer = api.get(
+        f"/teams/{ADMIN}/stacks/{path}/-/revisions/{number}/attachments/{index}"
+    )
     assert answer.status_code == 200, answer.text
     download = httpx.get(answer.json()["download_url"], timeout=60)
     assert download.status_code == 200
@@ -125,7 +127,11 @@ def test_serve_runs_the_platform_in_one_process(
     serve.start()
     health = httpx.get(serve.url + "/healthz")
     assert health.status_code == 200, health.text
-    assert health.json()["checks"] == {"database": "ok", "storage": "ok", "broker": "ok"}
+    assert health.json()["checks"] == {
+        "database": "ok",
+        "storage": "ok",
+        "broker": "ok",
+    }
     assert "SQLite" in serve.output
     assert "in-process" in serve.output
     _report_idle_rss(serve, capsys)
@@ -141,7 +147,10 @@ def test_serve_runs_the_platform_in_one_process(
         assert user.json()["username"] == ADMIN
 
         # And beat has loaded the schedule from settings into the database
-        names = {row[0] for row in serve.query("SELECT name FROM django_celery_beat_periodictask")}
+        names = {
+            row[0]
+            for row in serve.query("SELECT name FROM django_celery_beat_periodictask")
+        }
         assert {"expire-pending-revisions", "collect-orphan-blobs"} <= names
 
         # When a stack is pushed with one inline and one uploaded object
@@ -201,7 +210,11 @@ def test_serve_leaves_a_default_profile_for_another_server(serve: Serve) -> None
     serve.config_path.parent.mkdir(parents=True)
     original = {
         "profiles": {
-            "default": {"server": "https://dstack.example.com/api", "user": "me", "token": "x"},
+            "default": {
+                "server": "https://dstack.example.com/api",
+                "user": "me",
+                "token": "x",
+            },
             "other": {"server": "http://127.0.0.1:1/api", "user": "you", "token": "y"},
         },
         "editor": "vim",
@@ -216,7 +229,9 @@ def test_serve_leaves_a_default_profile_for_another_server(serve: Serve) -> None
     assert f"dstack config add local --server {serve.url}/api" in serve.output
     command = serve.output.split("dstack config add local", 1)[1].split("\n", 1)[0]
     token = command.split("--token ", 1)[1].strip()
-    user = httpx.get(serve.url + "/api/user", headers={"Authorization": f"Bearer {token}"})
+    user = httpx.get(
+        serve.url + "/api/user", headers={"Authorization": f"Bearer {token}"}
+    )
     assert user.status_code == 200, user.text
     assert serve.stop() == 0
 
@@ -260,7 +275,9 @@ def test_client_pushes_and_pulls_through_serve(
             "units": [10, 20, 30],
         }
     )
-    figure = graph_objects.Figure(graph_objects.Bar(x=frame["region"], y=frame["sales"]))
+    figure = graph_objects.Figure(
+        graph_objects.Bar(x=frame["region"], y=frame["sales"])
+    )
 
     # When both are pushed with dstack.push and pulled back with dstack.pull
     dstack.push("e2e/table", frame, region="all")

@@ -1,4 +1,4 @@
-"""What `manage.py serve` prepares before it serves: the admin and the banner."""
+"""Setup for `manage.py serve` before it serves: the admin and the banner."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ def admin_ensure(username: str) -> tuple[User, bool]:
 
 @dataclass(frozen=True)
 class Backends:
-    """Which backend serves each part, as the start banner names them."""
+    """Backend names for the start banner: database, storage and broker."""
 
     database: str
     storage: str

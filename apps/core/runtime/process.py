@@ -3,15 +3,16 @@
 uvicorn serves the ASGI application on the main thread, which also receives
 SIGINT and SIGTERM. The worker is a Celery `WorkController` and beat is
 Celery's embedded service, each on a thread of its own. All three use the one
-Celery app of `dstack_platform.celery`, so with the `memory://` broker a task
-that a request sends lands in the queue that the worker thread reads: kombu's
-in-memory transport keeps its queues per process, and only threads share them.
+Celery app of `dstack_platform.celery`. kombu's in-memory transport keeps its
+queues per process, so with the `memory://` broker a task that a request sends
+lands in the queue that the worker thread reads.
 """
 
 from __future__ import annotations
 
 import logging
 import signal
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -25,9 +26,9 @@ from django.db import connections
 
 logger = logging.getLogger(__name__)
 
-# A warm shutdown lets running tasks finish; past this many seconds the
-# process exits anyway, because the threads are daemons and every task's
-# state is in the database.
+# A warm shutdown lets running tasks finish. Past this many seconds the
+# process exits anyway: the threads are daemons, and the tasks keep their
+# state in the database.
 STOP_TIMEOUT = 10.0
 WORKER_POOL_SIZE = 2
 
@@ -57,22 +58,20 @@ class _WorkerThread(threading.Thread):
             hostname="serve@%h",
             pool_cls="threads",
             concurrency=WORKER_POOL_SIZE,
-            # The synchronous consumer loop polls the broker; kombu's event
-            # loop hub belongs to a dedicated process, not a shared one.
+            # The synchronous consumer loop polls the broker, because kombu's
+            # event loop hub expects a worker process of its own.
             use_eventloop=False,
             without_heartbeat=True,
             without_mingle=True,
             without_gossip=in_process_broker,
         )
-        self.failed = False
 
     def run(self) -> None:
         try:
             self.worker.start()
-        except BaseException:
-            self.failed = True
+        except Exception:
+            # The web server keeps serving, and /healthz reports the broker.
             logger.exception("embedded worker stopped with an error")
-            raise
         finally:
             connections.close_all()
 
@@ -85,8 +84,8 @@ class EmbeddedRuntime:
 
     1. Start the worker and beat threads; they idle until the broker has
        messages or a schedule entry is due.
-    2. Serve the ASGI application on `host:port` on this thread until SIGINT
-       or SIGTERM.
+    2. Serve the ASGI application on `host:port` (bound by `bind()`, or now)
+       on this thread until SIGINT or SIGTERM.
     3. Stop beat and the worker, waiting at most `STOP_TIMEOUT` seconds.
     """
 
@@ -95,8 +94,8 @@ class EmbeddedRuntime:
         *,
         host: str,
         port: int,
-        on_started: Callable[[], None],
         access_log: bool = False,
+        on_started: Callable[[], None] = lambda: None,
     ) -> None:
         from dstack_platform.celery import app
 
@@ -106,8 +105,27 @@ class EmbeddedRuntime:
         self.on_started = on_started
         self.access_log = access_log
         self.stop_requested = threading.Event()
+        self._socket: socket.socket | None = None
+
+    def bind(self) -> None:
+        """Listen on `host:port` now, so that a taken port fails before any setup.
+
+        Raises OSError when the address is taken or cannot be bound.
+        """
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        listener = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            listener.bind((self.host, self.port))
+        except OSError:
+            listener.close()
+            raise
+        self._socket = listener
 
     def run(self) -> None:
+        if self._socket is None:
+            self.bind()
+
         in_process = settings.CELERY_BROKER_URL.startswith("memory://")
         if in_process:
             # Nothing outside this process can reach an in-memory mailbox.
@@ -153,12 +171,14 @@ class EmbeddedRuntime:
             for number in (signal.SIGINT, signal.SIGTERM)
         }
         try:
-            server.run()
+            server.run(sockets=[self._socket] if self._socket else None)
         finally:
             for number, handler in previous.items():
                 signal.signal(number, handler)
         if not server.started:
-            raise SystemExit(f"the web server could not listen on {self.host}:{self.port}")
+            raise SystemExit(
+                f"the web server could not listen on {self.host}:{self.port}"
+            )
 
     def _record_stop(self, number: int, frame: FrameType | None) -> None:
         self.stop_requested.set()
@@ -183,8 +203,12 @@ class EmbeddedRuntime:
                 ", ".join(left),
             )
         else:
-            logger.info("embedded worker and beat stopped in %.1f s", time.monotonic() - started)
+            logger.info(
+                "embedded worker and beat stopped in %.1f s", time.monotonic() - started
+            )
 
 
 def _broker_name() -> str:
-    return "in-process" if settings.CELERY_BROKER_URL.startswith("memory://") else "redis"
+    return (
+        "in-process" if settings.CELERY_BROKER_URL.startswith("memory://") else "redis"
+    )

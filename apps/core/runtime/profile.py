@@ -34,7 +34,7 @@ COMMAND_TOKEN_NAME = "config command (serve)"
 
 @dataclass(frozen=True)
 class ProfileOutcome:
-    """What serve did about the client profile: wrote `path`, or prints `command`."""
+    """Result of `profile_write`: the file it wrote, or the command to print."""
 
     path: Path
     written: bool
@@ -54,14 +54,18 @@ def _read(path: Path) -> dict[str, Any]:
         return {}
     data = yaml.safe_load(path.read_text()) or {}
     if not isinstance(data, dict):
-        raise ValueError(f"{path} is not a YAML mapping: fix or move it, then start again")
+        raise ValueError(
+            f"{path} is not a YAML mapping: fix or move it, then start again"
+        )
     return data
 
 
 def _write(path: Path, data: dict[str, Any]) -> None:
     """Replace `path` with `data` in one step, readable by its owner only."""
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=".config-", suffix=".yaml")
+    descriptor, temporary = tempfile.mkstemp(
+        dir=path.parent, prefix=".config-", suffix=".yaml"
+    )
     try:
         with os.fdopen(descriptor, "w") as file:
             yaml.safe_dump(data, file, default_flow_style=False, sort_keys=False)
@@ -83,15 +87,17 @@ def profile_write(*, path: Path, server: str, user: User) -> ProfileOutcome:
 
     Where `default` names another server, create a token for the printed
     `dstack config add` command instead. The previous token for such a
-    command is revoked only if nobody used it, because a used one went into
-    somebody's profile.
+    command is revoked only if it was never used, because a used one is in
+    some profile already.
     """
     data = _read(path)
     profiles = data.get("profiles")
     if profiles is None:
         profiles = {}
     if not isinstance(profiles, dict):
-        raise ValueError(f"profiles in {path} is not a mapping: fix it, then start again")
+        raise ValueError(
+            f"profiles in {path} is not a mapping: fix it, then start again"
+        )
 
     current = profiles.get("default")
     if isinstance(current, dict) and not _same_server(current.get("server"), server):

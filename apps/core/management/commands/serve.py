@@ -69,6 +69,17 @@ class Command(BaseCommand):
             # (WHITENOISE_USE_FINDERS), and would warn about the empty root.
             settings.STATIC_ROOT = None
 
+        runtime = EmbeddedRuntime(
+            host=host, port=port, access_log=options["access_log"]
+        )
+        try:
+            runtime.bind()
+        except OSError as error:
+            raise CommandError(
+                f"cannot listen on {host}:{port}: {error.strerror or error}; "
+                "stop what uses it or choose another port with --port"
+            ) from None
+
         call_command("migrate", interactive=False, verbosity=0)
 
         username = config.text("DSTACK_ADMIN_USER", DEFAULT_ADMIN)
@@ -76,7 +87,9 @@ class Command(BaseCommand):
         try:
             admin, created = admin_ensure(username)
         except InvalidInput as error:
-            raise CommandError(f"DSTACK_ADMIN_USER is invalid: {error.message}") from None
+            raise CommandError(
+                f"DSTACK_ADMIN_USER is invalid: {error.message}"
+            ) from None
         link = settings.PUBLIC_URL + reverse(
             "sign-in-link", kwargs={"token": sign_in_link_create(user=admin)}
         )
@@ -88,7 +101,9 @@ class Command(BaseCommand):
                 user=admin,
             )
         except (OSError, ValueError) as error:
-            raise CommandError(f"the client profile could not be written: {error}") from None
+            raise CommandError(
+                f"the client profile could not be written: {error}"
+            ) from None
 
         def banner() -> None:
             self._print_banner(
@@ -98,12 +113,7 @@ class Command(BaseCommand):
                 profile=profile,
             )
 
-        runtime = EmbeddedRuntime(
-            host=host,
-            port=port,
-            on_started=banner,
-            access_log=options["access_log"],
-        )
+        runtime.on_started = banner
         runtime.run()
         self.stdout.write("dstack stopped.")
 
@@ -149,7 +159,7 @@ def _follow_address(host: str, port: int) -> None:
 
     Settings are loaded before a command parses its options, so the URL that
     base settings derived from DSTACK_HOST and DSTACK_PORT is updated here.
-    Links in API answers read `settings.PUBLIC_URL` at request time.
+    Links in API responses read `settings.PUBLIC_URL` at request time.
     """
     if config.text("DSTACK_PUBLIC_URL"):
         return
