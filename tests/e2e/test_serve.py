@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import importlib.util
 import json
 import os
 import signal
@@ -21,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 import yaml
+from websockets.sync.client import ClientConnection, connect
 
 if TYPE_CHECKING:
     from .conftest import Serve
@@ -29,6 +29,7 @@ ADMIN = "dstack"
 STACK = "e2e/sales"
 BIG_SIZE = 6 * 1024 * 1024  # above the 5 MB inline limit, so it is uploaded
 VERIFY_TIMEOUT = 60.0
+EVENT_TIMEOUT = 15.0
 
 
 def _sha256(data: bytes) -> str:
@@ -112,6 +113,16 @@ def _signed_in_session(server: Serve) -> Iterator[httpx.Client]:
         yield browser
 
 
+def _stack_socket(server: Serve, browser: httpx.Client, path: str) -> ClientConnection:
+    """Open the stack page's websocket with the browser's session cookie."""
+    cookies = "; ".join(f"{name}={value}" for name, value in browser.cookies.items())
+    return connect(
+        f"ws://127.0.0.1:{server.port}/ws/stacks/{ADMIN}/{path}",
+        additional_headers={"Cookie": cookies, "Origin": server.url},
+        open_timeout=EVENT_TIMEOUT,
+    )
+
+
 def _report_idle_rss(server: Serve, capsys: pytest.CaptureFixture[str]) -> None:
     # Idle: started, health checked, nothing pushed yet, a moment to settle.
     time.sleep(2)
@@ -168,6 +179,12 @@ def test_serve_runs_the_platform_in_one_process(
     # And the sign-in link signs the browser in, once
     with _signed_in_session(serve) as browser:
         assert browser.get("/api/user").json()["username"] == ADMIN
+
+        # And the stack's websocket tells the browser of the next push
+        with _stack_socket(serve, browser, STACK) as socket, serve.api() as api:
+            again = _push(api, STACK, b"{}", os.urandom(BIG_SIZE))
+            event = json.loads(socket.recv(timeout=EVENT_TIMEOUT))
+        assert event == {"type": "revision.committed", "number": again["number"]}
     with httpx.Client(base_url=serve.url) as stranger:
         assert stranger.get(serve.sign_in_link()).status_code == 404
 
@@ -183,7 +200,7 @@ def test_serve_runs_the_platform_in_one_process(
     with serve.api() as api:
         stack = api.get(f"/teams/{ADMIN}/stacks/{STACK}")
         assert stack.status_code == 200, stack.text
-        assert stack.json()["head"]["number"] == committed["number"]
+        assert stack.json()["head"]["number"] == again["number"]
         assert _download(api, STACK, committed["number"], 1) == big
     revoked = httpx.get(
         serve.url + "/api/user", headers={"Authorization": f"Bearer {old_token}"}
@@ -193,8 +210,6 @@ def test_serve_runs_the_platform_in_one_process(
 
     # And the stack page shows the stack to the signed-in admin
     with _signed_in_session(serve) as browser:
-        if importlib.util.find_spec("apps.stacks.views") is None:
-            pytest.skip("the stack pages (apps.stacks.views) are not built yet")
         page = browser.get(f"/{ADMIN}/{STACK}")
         assert page.status_code == 200
         assert STACK in page.text
