@@ -180,7 +180,7 @@ def test_serve_runs_the_platform_in_one_process(
     with _signed_in_session(serve) as browser:
         assert browser.get("/api/user").json()["username"] == ADMIN
 
-        # And the stack's websocket tells the browser of the next push
+        # And the stack's websocket sends the next push to the browser
         with _stack_socket(serve, browser, STACK) as socket, serve.api() as api:
             again = _push(api, STACK, b"{}", os.urandom(BIG_SIZE))
             event = json.loads(socket.recv(timeout=EVENT_TIMEOUT))
