@@ -85,21 +85,28 @@ def local_path(url: str) -> str | None:
     return None
 
 
+# One of each for the whole run: a new httpx client builds an SSL context and
+# a new test client loads the middleware, about 50 ms each. Neither keeps
+# cookies or credentials between transfers.
+_store = httpx.Client(timeout=30)
+_anonymous = Client()
+
+
 def transfer_put(url: str, data: bytes) -> Transfer:
     path = local_path(url)
     if path is not None:
-        response = Client().put(path, data=data, content_type="application/octet-stream")
+        response = _anonymous.put(path, data=data, content_type="application/octet-stream")
         return Transfer(response.status_code, dict(response.headers), response.content)
-    answer = httpx.put(url, content=data, timeout=30)
+    answer = _store.put(url, content=data)
     return Transfer(answer.status_code, dict(answer.headers), answer.content)
 
 
 def transfer_get(url: str) -> Transfer:
     path = local_path(url)
     if path is not None:
-        response = Client().get(path)
+        response = _anonymous.get(path)
         return Transfer(response.status_code, dict(response.headers), response_bytes(response))
-    answer = httpx.get(url, timeout=30)
+    answer = _store.get(url)
     return Transfer(answer.status_code, dict(answer.headers), answer.content)
 
 

@@ -36,7 +36,10 @@ from typing import Any
 
 import pytest
 
+from apps.artifacts import storage as storage_module
 from dstack_platform.config import StorageConfig
+
+RealS3Storage = storage_module.S3Storage
 
 ACCESS_KEY = "dstack-test"
 SECRET_KEY = "dstack-test-secret-" + "s" * 24
@@ -262,34 +265,49 @@ def s3_bucket(s3_server: SeaweedServer) -> str:
     return bucket
 
 
-def _use_storage(settings: Any, config: StorageConfig) -> Iterator[StorageConfig]:
-    from apps.artifacts.storage import get_storage
+_s3_storages: dict[StorageConfig, Any] = {}
 
+
+def _reused_s3_storage(config: StorageConfig) -> Any:
+    """Build one S3Storage per config for the whole run: a boto3 client takes
+    about 0.1 s to make, which every test would pay again."""
+    if config not in _s3_storages:
+        _s3_storages[config] = RealS3Storage(config)
+    return _s3_storages[config]
+
+
+def _use_storage(
+    settings: Any, monkeypatch: pytest.MonkeyPatch, config: StorageConfig
+) -> Iterator[StorageConfig]:
+    # get_storage looks S3Storage up in its module at call time.
+    monkeypatch.setattr(storage_module, "S3Storage", _reused_s3_storage)
     settings.STORAGE = config
-    get_storage.cache_clear()
+    storage_module.get_storage.cache_clear()
     yield config
-    get_storage.cache_clear()
+    storage_module.get_storage.cache_clear()
 
 
 @pytest.fixture
-def filesystem_storage(settings: Any, tmp_path: Path) -> Iterator[StorageConfig]:
+def filesystem_storage(
+    settings: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> Iterator[StorageConfig]:
     config = StorageConfig(backend="filesystem", root=tmp_path / "blobs", transfer="stream")
-    yield from _use_storage(settings, config)
+    yield from _use_storage(settings, monkeypatch, config)
 
 
 @pytest.fixture
 def s3_storage(
-    settings: Any, s3_server: SeaweedServer, s3_bucket: str
+    settings: Any, monkeypatch: pytest.MonkeyPatch, s3_server: SeaweedServer, s3_bucket: str
 ) -> Iterator[StorageConfig]:
-    yield from _use_storage(settings, s3_server.storage_config(s3_bucket))
+    yield from _use_storage(settings, monkeypatch, s3_server.storage_config(s3_bucket))
 
 
 @pytest.fixture
 def s3_stream_storage(
-    settings: Any, s3_server: SeaweedServer, s3_bucket: str
+    settings: Any, monkeypatch: pytest.MonkeyPatch, s3_server: SeaweedServer, s3_bucket: str
 ) -> Iterator[StorageConfig]:
     config = s3_server.storage_config(s3_bucket, transfer="stream")
-    yield from _use_storage(settings, config)
+    yield from _use_storage(settings, monkeypatch, config)
 
 
 STORAGE_FIXTURES = ("filesystem_storage", "s3_storage", "s3_stream_storage")
