@@ -9,6 +9,8 @@ urlpatterns = [
     path("livez", health.livez, name="livez"),
     path("accounts/link/<str:token>", links.sign_in_with_link, name="sign-in-link"),
     path("api/", include("dstack_platform.api_urls")),
-    path("admin/", admin.site.urls),
+    # Site pages that are not team pages live under "/-/", a segment that no
+    # team name can take, so the admin user may be called "admin".
+    path("-/admin/", admin.site.urls),
     path("", include("apps.stacks.urls")),
 ]

@@ -11,6 +11,7 @@ not expose, and its file objects read a whole object before the first byte.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 import shutil
@@ -72,14 +73,21 @@ class FilesystemStorage:
         except FileNotFoundError:
             return None
 
-    def iter_bytes(self, key: str, start: int = 0) -> Iterator[bytes]:
+    def iter_bytes(self, key: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+        """Yield the object's bytes from `start` up to `end` (exclusive), in chunks."""
         try:
             handle = self._path(key).open("rb")
         except FileNotFoundError:
             raise StorageError(f"object {key} is missing") from None
         with handle:
             handle.seek(start)
-            while chunk := handle.read(CHUNK_SIZE):
+            position = start
+            while end is None or position < end:
+                want = CHUNK_SIZE if end is None else min(CHUNK_SIZE, end - position)
+                chunk = handle.read(want)
+                if not chunk:
+                    return
+                position += len(chunk)
                 yield chunk
 
     def open(self, key: str) -> IO[bytes]:
@@ -164,6 +172,10 @@ class S3Storage:
             s3={"addressing_style": "path"},
             retries={"max_attempts": 3, "mode": "standard"},
             max_pool_connections=32,
+            # Parts carry Content-MD5 and objects are checked by sha256, so
+            # botocore's extra CRC32 pass over every body buys nothing here.
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
         )
         self.client = session.client("s3", endpoint_url=config.endpoint_url, config=client_config)
         # Presigned URLs carry the host they were signed for, so URLs handed to
@@ -199,10 +211,13 @@ class S3Storage:
                 return None
             raise
 
-    def iter_bytes(self, key: str, start: int = 0) -> Iterator[bytes]:
+    def iter_bytes(self, key: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
         from botocore.exceptions import ClientError
 
-        extra: dict[str, Any] = {"Range": f"bytes={start}-"} if start else {}
+        extra: dict[str, Any] = {}
+        if start or end is not None:
+            last = "" if end is None else str(end - 1)
+            extra["Range"] = f"bytes={start}-{last}"
         try:
             body = self.client.get_object(Bucket=self.bucket, Key=key, **extra)["Body"]
         except ClientError as error:
@@ -242,29 +257,43 @@ class S3Storage:
         )
 
     def write_part(self, key: str, backend_id: str, number: int, stream: IO[bytes], size: int) -> StoredPart:
-        # Spool the part so that its MD5 is known before it is sent: the store
-        # then rejects a part damaged on the way, and memory stays bounded.
-        digest = hashlib.md5()
-        written = 0
-        with tempfile.SpooledTemporaryFile(max_size=8 * CHUNK_SIZE) as spool:
-            while written < size and (chunk := stream.read(min(CHUNK_SIZE, size - written))):
-                spool.write(chunk)
-                digest.update(chunk)
-                written += len(chunk)
-            if written != size:
-                raise StorageError(f"part {number} has {written} bytes, expected {size}")
-            spool.seek(0)
-            import base64
+        """Send one part to the store with its MD5, so the store rejects damage.
 
-            self.client.upload_part(
-                Bucket=self.bucket,
-                Key=key,
-                UploadId=backend_id,
-                PartNumber=number,
-                Body=spool,
-                ContentLength=size,
-                ContentMD5=base64.b64encode(digest.digest()).decode(),
-            )
+        The MD5 must be known before the part is sent. A seekable stream (the
+        ASGI server has already spooled the request body) is hashed in place
+        and rewound; anything else is spooled first, which keeps memory
+        bounded either way.
+        """
+        seekable = getattr(stream, "seekable", lambda: False)()
+        if seekable:
+            return self._send_part(key, backend_id, number, stream, size)
+        with tempfile.SpooledTemporaryFile(max_size=8 * CHUNK_SIZE) as spool:
+            copied = 0
+            while copied < size and (chunk := stream.read(min(CHUNK_SIZE, size - copied))):
+                spool.write(chunk)
+                copied += len(chunk)
+            spool.seek(0)
+            return self._send_part(key, backend_id, number, spool, size)
+
+    def _send_part(self, key: str, backend_id: str, number: int, body: IO[bytes], size: int) -> StoredPart:
+        start = body.tell()
+        digest = hashlib.md5(usedforsecurity=False)
+        written = 0
+        while written < size and (chunk := body.read(min(CHUNK_SIZE, size - written))):
+            digest.update(chunk)
+            written += len(chunk)
+        if written != size:
+            raise StorageError(f"part {number} has {written} bytes, expected {size}")
+        body.seek(start)
+        self.client.upload_part(
+            Bucket=self.bucket,
+            Key=key,
+            UploadId=backend_id,
+            PartNumber=number,
+            Body=body,
+            ContentLength=size,
+            ContentMD5=base64.b64encode(digest.digest()).decode(),
+        )
         return StoredPart(number=number, size=written, md5=digest.hexdigest())
 
     def list_parts(self, key: str, backend_id: str) -> dict[int, StoredPart]:

@@ -35,7 +35,11 @@ def upload_part(request: HttpRequest, token: str) -> HttpResponse:
             size = int(request.META.get("CONTENT_LENGTH") or "")
         except ValueError:
             raise InvalidInput("Content-Length is required", field="Content-Length") from None
-        stored = services.upload_write_part(upload=upload, number=number, stream=request, size=size)
+        # Under ASGI the body is already spooled to a seekable file; handing
+        # that file on lets the S3 backend hash it in place instead of
+        # copying it once more. Under WSGI the request itself is the stream.
+        body = request._stream if hasattr(getattr(request, "_stream", None), "seek") else request
+        stored = services.upload_write_part(upload=upload, number=number, stream=body, size=size)
     except DstackError as error:
         return _error(error)
     response = HttpResponse(status=200)
@@ -54,6 +58,29 @@ async def _aiter(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
         yield chunk  # type: ignore[misc]
 
 
+def _byte_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """Parse a single `bytes=a-b` range into (start, end exclusive).
+
+    Returns None for no header or one this view does not serve (several
+    ranges, other units), which then gets the whole object as the HTTP spec
+    allows. An unsatisfiable range comes back with start >= end.
+    """
+    if not header or not header.startswith("bytes=") or "," in header:
+        return None
+    first, _, last = header[len("bytes="):].strip().partition("-")
+    try:
+        if first == "":
+            suffix = int(last)
+            return max(0, size - suffix), size
+        start = int(first)
+        end = int(last) + 1 if last else size
+    except ValueError:
+        return None
+    if start >= size:
+        return size, size
+    return start, min(end, size)
+
+
 @require_http_methods(["GET", "HEAD"])
 async def download_blob(request: HttpRequest, token: str) -> HttpResponse:
     try:
@@ -61,13 +88,29 @@ async def download_blob(request: HttpRequest, token: str) -> HttpResponse:
     except DstackError as error:
         return _error(error)
 
+    status = 200
+    headers: dict[str, Any] = {}
     if payload.get("x") == "csv":
         chunks = csv_chunks(blob, payload.get("s") or "")
-        headers: dict[str, Any] = {}
     else:
-        chunks = get_storage().iter_bytes(blob.key)
-        headers = {"Content-Length": str(blob.size)}
-    response = StreamingHttpResponse(_aiter(iter(chunks)), content_type=payload.get("t") or "application/octet-stream")
+        span = _byte_range(request.headers.get("Range"), blob.size)
+        if span is None:
+            chunks = get_storage().iter_bytes(blob.key)
+            headers["Content-Length"] = str(blob.size)
+        else:
+            start, end = span
+            if start >= end:
+                return HttpResponse(status=416, headers={"Content-Range": f"bytes */{blob.size}"})
+            chunks = get_storage().iter_bytes(blob.key, start, end)
+            status = 206
+            headers["Content-Length"] = str(end - start)
+            headers["Content-Range"] = f"bytes {start}-{end - 1}/{blob.size}"
+        headers["Accept-Ranges"] = "bytes"
+    response = StreamingHttpResponse(
+        _aiter(iter(chunks)),
+        status=status,
+        content_type=payload.get("t") or "application/octet-stream",
+    )
     for name, value in headers.items():
         response[name] = value
     if payload.get("f"):

@@ -10,7 +10,7 @@ from apps.core.errors import InvalidInput
 # shadow the API. The list also keeps room for pages that come later.
 RESERVED_NAMES = frozenset(
     {
-        "-", "about", "accounts", "admin", "api", "app", "apps", "assets", "auth",
+        "-", "about", "accounts", "api", "app", "apps", "assets", "auth",
         "dashboard", "docs", "favicon.ico", "healthz", "help", "jobs", "livez",
         "login", "logout", "media", "metrics", "models", "new", "public", "reports",
         "robots.txt", "settings", "signup", "static", "stacks", "support", "teams",

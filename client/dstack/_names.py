@@ -12,7 +12,7 @@ from typing import Any
 # NOTE: the server's list is authoritative and may contain more words, so a
 # name that passes here can still be rejected by the server with a 400.
 RESERVED_TEAM_NAMES = frozenset(
-    {"api", "static", "media", "admin", "accounts", "settings", "healthz", "livez"}
+    {"api", "static", "media", "accounts", "settings", "healthz", "livez"}
 )
 
 _TEAM_RE = re.compile(r"[a-z0-9][a-z0-9_-]{1,39}")

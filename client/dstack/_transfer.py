@@ -42,6 +42,9 @@ INLINE_LIMIT = 5_000_000
 PROGRESS_THRESHOLD = 5_000_000
 DEFAULT_WORKERS = 6
 DEFAULT_ATTEMPTS = 4
+# Objects from this size on are downloaded as parallel byte ranges.
+RANGED_THRESHOLD = 64 * 1024 * 1024
+RANGE_SIZE = 16 * 1024 * 1024
 _MD5_HEX = re.compile(r"[0-9a-f]{32}")
 
 Source = bytes | Path
@@ -352,6 +355,10 @@ def download(
 
     for attempt in range(1, attempts + 1):
         try:
+            if size is not None and size >= RANGED_THRESHOLD:
+                ranged = _download_ranged(client, url, sha256, size, directory, target)
+                if ranged is not None:
+                    return ranged
             return _download_once(client, url, sha256, size, directory, target)
         except TransportError as exc:
             if attempt == attempts:
@@ -361,6 +368,92 @@ def download(
             )
             sleep(0.5 * 2 ** (attempt - 1))
     raise AssertionError("unreachable")
+
+
+class _RangesIgnored(Exception):
+    """The server answered a range request with the whole object."""
+
+
+def _download_ranged(
+    client: httpx.Client,
+    url: str,
+    sha256: str,
+    size: int,
+    directory: Path,
+    target: Path,
+    workers: int = DEFAULT_WORKERS,
+) -> Path | None:
+    """Fetch a large object as parallel byte ranges written in place.
+
+    One connection rarely fills the link to an object store, so ranges of
+    `RANGE_SIZE` go out on `workers` threads. The hash is computed in order
+    while later ranges are still arriving. Returns None when the server
+    ignores `Range`, so that the caller streams the object in one request.
+    """
+    descriptor, temporary_name = tempfile.mkstemp(dir=directory, prefix=".download-")
+    temporary = Path(temporary_name)
+    spans = [(start, min(start + RANGE_SIZE, size)) for start in range(0, size, RANGE_SIZE)]
+    bar = _progress_bar(size, "download")
+    bar_lock = threading.Lock()
+
+    def fetch(start: int, end: int) -> None:
+        headers = {"Range": f"bytes={start}-{end - 1}"}
+        try:
+            with client.stream("GET", url, headers=headers, follow_redirects=True) as response:
+                if response.status_code == 200:
+                    raise _RangesIgnored()
+                if response.is_error:
+                    response.read()
+                    if response.is_server_error:
+                        raise TransportError(
+                            f"download answered HTTP {response.status_code}",
+                            request=response.request,
+                            response=response,
+                        )
+                    raise error_from_response(response, "downloading the attachment")
+                position = start
+                for chunk in response.iter_bytes(CHUNK_SIZE):
+                    if position + len(chunk) > end:
+                        raise TransportError(f"range {start}-{end - 1} sent too many bytes")
+                    os.pwrite(descriptor, chunk, position)
+                    position += len(chunk)
+                    with bar_lock:
+                        bar.update(len(chunk))
+        except httpx.TransportError as exc:
+            raise TransportError(f"download failed: {exc}") from exc
+        if position != end:
+            raise TransportError(f"range {start}-{end - 1} ended after {position - start} bytes")
+
+    digest = hashlib.sha256()
+    try:
+        os.ftruncate(descriptor, size)
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            futures = [pool.submit(fetch, start, end) for start, end in spans]
+            try:
+                for (start, end), future in zip(spans, futures):
+                    future.result()
+                    for offset in range(start, end, CHUNK_SIZE):
+                        digest.update(os.pread(descriptor, min(CHUNK_SIZE, end - offset), offset))
+            except BaseException:
+                for future in futures:
+                    future.cancel()
+                raise
+        actual = digest.hexdigest()
+        if actual != sha256:
+            raise ChecksumError(
+                f"downloaded bytes have sha256 {actual}, expected {sha256}, so "
+                "the stored blob may be corrupt. Pull again, or push the object again.",
+                expected=sha256,
+                actual=actual,
+            )
+        os.replace(temporary, target)
+        return target
+    except _RangesIgnored:
+        return None
+    finally:
+        bar.close()
+        os.close(descriptor)
+        temporary.unlink(missing_ok=True)
 
 
 def _download_once(

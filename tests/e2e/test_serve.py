@@ -25,7 +25,7 @@ from websockets.sync.client import ClientConnection, connect
 if TYPE_CHECKING:
     from .conftest import Serve
 
-ADMIN = "dstack"
+ADMIN = "admin"
 STACK = "e2e/sales"
 BIG_SIZE = 6 * 1024 * 1024  # above the 5 MB inline limit, so it is uploaded
 VERIFY_TIMEOUT = 60.0

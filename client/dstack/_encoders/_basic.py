@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import mimetypes
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -105,5 +106,11 @@ class FileDecoder:
         if target.is_dir():
             target = target / (attachment.filename or attachment.sha256)
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(attachment.path, target)
+        target.unlink(missing_ok=True)
+        try:
+            # The cached file is never written again, so sharing its inode
+            # saves a copy; the cache re-hashes a file before reusing it.
+            os.link(attachment.path, target)
+        except OSError:
+            shutil.copyfile(attachment.path, target)
         return target

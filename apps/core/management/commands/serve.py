@@ -33,8 +33,7 @@ logger = logging.getLogger(__name__)
 # A server bound to every interface is reached locally through the loopback.
 WILDCARD_HOSTS = {"0.0.0.0", "::", ""}
 
-# Not "admin": user names are team names, and /admin is the admin console.
-DEFAULT_ADMIN = "dstack"
+DEFAULT_ADMIN = "admin"
 
 
 class Command(BaseCommand):
