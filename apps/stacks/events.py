@@ -49,28 +49,40 @@ def _send(group: str, message: dict[str, Any]) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
-    loop = _loop
-    if loop is None or loop.is_closed() or not loop.is_running():
-        async_to_sync(layer.group_send)(group, message)
-        return
-
     try:
-        running = asyncio.get_running_loop()
+        running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
     except RuntimeError:
         running = None
-    if running is loop:
-        # Called on the web loop itself: waiting here would block it.
-        loop.create_task(layer.group_send(group, message)).add_done_callback(_log_failure)
+
+    loop = _loop
+    if loop is not None and not loop.is_closed() and loop.is_running():
+        if running is loop:
+            # Called on the web loop itself: waiting here would block it.
+            loop.create_task(layer.group_send(group, message)).add_done_callback(_log_failure)
+        else:
+            future = asyncio.run_coroutine_threadsafe(layer.group_send(group, message), loop)
+            future.add_done_callback(_log_failure)
         return
-    future = asyncio.run_coroutine_threadsafe(layer.group_send(group, message), loop)
-    future.add_done_callback(_log_failure)
+    if running is not None:
+        # No websocket loop yet, but this thread runs a loop of its own, where
+        # async_to_sync cannot be used.
+        running.create_task(layer.group_send(group, message)).add_done_callback(_log_failure)
+        return
+    async_to_sync(layer.group_send)(group, message)
 
 
 def revision_committed(stack: Stack, revision: Revision) -> None:
     """Tell the stack's watchers that `revision` was committed.
 
     Called from `transaction.on_commit`, so a watcher that reloads sees it.
+    Failures are logged, never raised.
     """
     message = {"type": REVISION_COMMITTED, "number": revision.number}
-    _send(stack_group(stack.pk), message)
+    try:
+        _send(stack_group(stack.pk), message)
+    except Exception:
+        # The revision is committed whatever happens here; a watcher missing
+        # one event must not turn the push into an error.
+        logger.exception("stack event failed: stack=%s revision=%s", stack.pk, revision.number)
+        return
     logger.info("stack event sent: stack=%s revision=%s", stack.pk, revision.number)

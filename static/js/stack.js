@@ -275,7 +275,10 @@
       }).join(", ") + "}");
     }
     if (data.revision !== data.head) args.push("revision=" + data.revision);
-    snippet.textContent = "import dstack\n\nobj = dstack.pull(" + args.join(", ") + ")";
+    const call = args.length > 1
+      ? "dstack.pull(\n    " + args.join(",\n    ") + ",\n)"
+      : "dstack.pull(" + args[0] + ")";
+    snippet.textContent = "import dstack\n\nobj = " + call;
   }
 
   async function renderPlotly(attachment, current) {
@@ -292,7 +295,9 @@
       output.replaceChildren(plot);
     }
     // react() reuses the plot, so moving a slider does not rebuild it.
-    await window.Plotly.react(plot, figure.data || [], figure.layout || {}, {
+    // Fill the card unless the figure fixes its own size.
+    const layout = Object.assign({ autosize: true }, figure.layout || {});
+    await window.Plotly.react(plot, figure.data || [], layout, {
       responsive: true, displaylogo: false,
     });
   }
@@ -445,6 +450,8 @@
   function connect(delay) {
     const scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
     const socket = new WebSocket(scheme + window.location.host + data.socket);
+    // Tests wait for this mark before they push.
+    socket.addEventListener("open", function () { document.body.dataset.live = "open"; });
     socket.addEventListener("message", function (event) {
       const message = JSON.parse(event.data);
       if (message.type !== "revision.committed") return;
@@ -455,6 +462,7 @@
       banner.hidden = false;
     });
     socket.addEventListener("close", function (event) {
+      document.body.dataset.live = "closed";
       // 4403 and 4404 mean this page may not listen; do not retry those.
       if (event.code === 4403 || event.code === 4404) return;
       const wait = Math.min((delay || 1000) * 2, 60000);
