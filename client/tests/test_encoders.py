@@ -69,8 +69,8 @@ def test_path_to_a_directory_is_rejected(tmp_path):
 
 
 def test_plotly_figure_round_trips(tmp_path):
-    go = pytest.importorskip("plotly.graph_objects")
     import plotly
+    import plotly.graph_objects as go
 
     figure = go.Figure(
         go.Bar(x=["EU", "US"], y=[3, 5]), layout={"title": {"text": "Sales"}}
@@ -85,7 +85,6 @@ def test_plotly_figure_round_trips(tmp_path):
 
 
 def test_matplotlib_figure_is_svg(tmp_path):
-    pytest.importorskip("matplotlib")
     from matplotlib.figure import Figure
 
     figure = Figure()
@@ -99,7 +98,6 @@ def test_matplotlib_figure_is_svg(tmp_path):
 
 
 def test_bokeh_figure_is_a_json_item(tmp_path):
-    pytest.importorskip("bokeh")
     import bokeh
     from bokeh.plotting import figure
 
@@ -114,7 +112,7 @@ def test_bokeh_figure_is_a_json_item(tmp_path):
 
 
 def test_numpy_array_round_trips(tmp_path):
-    numpy = pytest.importorskip("numpy")
+    import numpy
     array = numpy.arange(12, dtype="int16").reshape(3, 4)
 
     encoded, decoded = round_trip(array, tmp_path)
@@ -125,14 +123,14 @@ def test_numpy_array_round_trips(tmp_path):
 
 
 def test_numpy_object_array_is_rejected():
-    numpy = pytest.importorskip("numpy")
+    import numpy
 
     with pytest.raises(dstack.EncodingError, match="object arrays need pickle"):
         encode(numpy.array([{"a": 1}], dtype=object))
 
 
 def test_csv_from_another_client_decodes_to_a_dataframe(tmp_path):
-    pandas = pytest.importorskip("pandas")
+    import pandas
     path = tmp_path / "r.csv"
     path.write_text("region,sales\nEU,3\nUS,5\n")
     attachment = as_attachment(Encoded(path, "text/csv", None), path)

@@ -6,11 +6,10 @@ push and pull exactly, with a random kind of index and of column labels.
 
 from __future__ import annotations
 
+import numpy as np
+import pandas as pd
+import pyarrow  # noqa: F401 - fails loudly when missing
 import pytest
-
-pd = pytest.importorskip("pandas")
-np = pytest.importorskip("numpy")
-pytest.importorskip("pyarrow")
 
 import dstack  # noqa: E402
 

@@ -271,9 +271,9 @@ def test_serve_on_redis_verifies_uploads(serve_on_redis: Serve) -> None:
 def test_client_pushes_and_pulls_through_serve(
     serve: Serve, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    dstack = pytest.importorskip("dstack")
-    pandas = pytest.importorskip("pandas")
-    graph_objects = pytest.importorskip("plotly.graph_objects")
+    import dstack
+    import pandas
+    import plotly.graph_objects as graph_objects
     from pandas.testing import assert_frame_equal
 
     # Given serve started and the client pointed at the profile it wrote
