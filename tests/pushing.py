@@ -65,9 +65,15 @@ class Pushed:
 
 @dataclass
 class Transfer:
+    """A transfer's answer; header names are lowercase."""
+
     status: int
     headers: dict[str, str]
     body: bytes
+
+
+def _lowercase(headers: Any) -> dict[str, str]:
+    return {name.lower(): value for name, value in headers.items()}
 
 
 def md5_hex(data: bytes) -> str:
@@ -96,18 +102,18 @@ def transfer_put(url: str, data: bytes) -> Transfer:
     path = local_path(url)
     if path is not None:
         response = _anonymous.put(path, data=data, content_type="application/octet-stream")
-        return Transfer(response.status_code, dict(response.headers), response.content)
+        return Transfer(response.status_code, _lowercase(response.headers), response.content)
     answer = _store.put(url, content=data)
-    return Transfer(answer.status_code, dict(answer.headers), answer.content)
+    return Transfer(answer.status_code, _lowercase(answer.headers), answer.content)
 
 
 def transfer_get(url: str) -> Transfer:
     path = local_path(url)
     if path is not None:
         response = _anonymous.get(path)
-        return Transfer(response.status_code, dict(response.headers), response_bytes(response))
+        return Transfer(response.status_code, _lowercase(response.headers), response_bytes(response))
     answer = _store.get(url)
-    return Transfer(answer.status_code, dict(answer.headers), answer.content)
+    return Transfer(answer.status_code, _lowercase(answer.headers), answer.content)
 
 
 def response_bytes(response: Any) -> bytes:
