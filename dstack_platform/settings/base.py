@@ -72,7 +72,9 @@ TEMPLATES = [
 ]
 
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"
+    },
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
@@ -101,7 +103,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # go through uploads. Django's own request cap sits just above it.
 INLINE_LIMIT = config.integer("DSTACK_INLINE_LIMIT", 5_000_000, minimum=1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = INLINE_LIMIT + 1_000_000
-UPLOAD_PART_SIZE = config.integer("DSTACK_UPLOAD_PART_SIZE", 16 * 1024 * 1024, minimum=5 * 1024 * 1024)
+UPLOAD_PART_SIZE = config.integer(
+    "DSTACK_UPLOAD_PART_SIZE", 16 * 1024 * 1024, minimum=5 * 1024 * 1024
+)
 SIGNED_URL_SECONDS = config.integer("DSTACK_SIGNED_URL_SECONDS", 3600, minimum=10)
 PENDING_REVISION_HOURS = config.integer("DSTACK_PENDING_REVISION_HOURS", 24, minimum=1)
 DELETE_BATCH_SIZE = 500
@@ -117,6 +121,9 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "apps.core.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
+    # `?format=csv` converts a table download; DRF would otherwise read
+    # `format` as a renderer choice and answer 404 for one it lacks.
+    "URL_FORMAT_OVERRIDE": None,
 }
 
 SPECTACULAR_SETTINGS = {
@@ -147,7 +154,9 @@ CELERY_BEAT_SCHEDULE = {
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}
+    },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {
