@@ -34,9 +34,10 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -63,7 +64,9 @@ def rss_tree_mb(pid: int) -> float:
         current = pids.pop()
         try:
             status = Path(f"/proc/{current}/status").read_text()
-            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
+            children = (
+                Path(f"/proc/{current}/task/{current}/children").read_text().split()
+            )
         except FileNotFoundError:
             continue
         for line in status.splitlines():
@@ -109,7 +112,9 @@ def wait_http(url: str, timeout: float = 60) -> None:
     raise RuntimeError(f"{url} did not answer within {timeout} s")
 
 
-def production_env(s3: SeaweedServer, database: str, *, transfer: str, port: int) -> dict[str, str]:
+def production_env(
+    s3: SeaweedServer, database: str, *, transfer: str, port: int
+) -> dict[str, str]:
     env = dict(os.environ)
     env.update(s3.environment(BUCKET_SERVER))
     env.update(
@@ -127,7 +132,10 @@ def production_env(s3: SeaweedServer, database: str, *, transfer: str, port: int
 
 
 def reset_database(name: str) -> None:
-    for statement in (f"DROP DATABASE IF EXISTS {name} WITH (FORCE)", f"CREATE DATABASE {name}"):
+    for statement in (
+        f"DROP DATABASE IF EXISTS {name} WITH (FORCE)",
+        f"CREATE DATABASE {name}",
+    ):
         subprocess.run(
             ["psql", "-h", "127.0.0.1", "-U", "postgres", "-q", "-c", statement],
             check=True,
@@ -155,23 +163,46 @@ def create_user_token(env: dict[str, str], username: str) -> str:
 
 
 @contextmanager
-def production_server(s3: SeaweedServer, database: str, *, transfer: str) -> Iterator[dict[str, Any]]:
+def production_server(
+    s3: SeaweedServer, database: str, *, transfer: str
+) -> Iterator[dict[str, Any]]:
     """Run uvicorn and a Celery worker as separate processes, as production does."""
     port = free_port()
     env = production_env(s3, database, transfer=transfer, port=port)
-    subprocess.run([PYTHON, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
+    subprocess.run(
+        [PYTHON, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True
+    )
     token = create_user_token(env, "bench")
     web = subprocess.Popen(
         [
-            PYTHON, "-m", "uvicorn", "dstack_platform.asgi:application",
-            "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
+            PYTHON,
+            "-m",
+            "uvicorn",
+            "dstack_platform.asgi:application",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
             "--no-access-log",
         ],
         cwd=ROOT,
         env=env,
     )
     worker = subprocess.Popen(
-        [PYTHON, "-m", "celery", "-A", "dstack_platform", "worker", "-l", "warning", "-c", "1"],
+        [
+            PYTHON,
+            "-m",
+            "celery",
+            "-A",
+            "dstack_platform",
+            "worker",
+            "-l",
+            "warning",
+            "-c",
+            "1",
+        ],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -205,13 +236,15 @@ def stamp(path: Path, round_number: int, side: str) -> None:
         handle.write(f"{side}{round_number:012d}".encode()[:16].ljust(16, b"."))
 
 
-def timed(action: Any) -> float:
+def timed(action: Any, *args: Any, **kwargs: Any) -> float:
     start = time.perf_counter()
-    action()
+    action(*args, **kwargs)
     return time.perf_counter() - start
 
 
-def bench_big(s3: SeaweedServer, work: Path, *, size: int, rounds: int) -> dict[str, Any]:
+def bench_big(
+    s3: SeaweedServer, work: Path, *, size: int, rounds: int
+) -> dict[str, Any]:
     import boto3
     import dstack
 
@@ -244,25 +277,29 @@ def bench_big(s3: SeaweedServer, work: Path, *, size: int, rounds: int) -> dict[
                     if mode == "direct":
                         stamp(source, round_number, "b")
                         key = f"big-{round_number}"
-                        times["boto3_push"].append(
-                            timed(lambda: client.upload_file(str(source), BUCKET_BASELINE, key))
+                        upload = timed(
+                            client.upload_file, str(source), BUCKET_BASELINE, key
                         )
+                        times["boto3_push"].append(upload)
                         target.unlink(missing_ok=True)
-                        times["boto3_pull"].append(
-                            timed(lambda: client.download_file(BUCKET_BASELINE, key, str(target)))
+                        download = timed(
+                            client.download_file, BUCKET_BASELINE, key, str(target)
                         )
+                        times["boto3_pull"].append(download)
                         client.delete_object(Bucket=BUCKET_BASELINE, Key=key)
 
                     stamp(source, round_number, "d" if mode == "direct" else "s")
                     stack = f"bench/big-{round_number}"
-                    push_times.append(timed(lambda: api.push(stack, source)))
+                    push_times.append(timed(api.push, stack, source))
                     target.unlink(missing_ok=True)
                     shutil.rmtree(work / f"cache-{mode}", ignore_errors=True)
                     pull_times.append(
-                        timed(lambda: api.pull(stack, decoder=dstack.FileDecoder(target)))
+                        timed(api.pull, stack, decoder=dstack.FileDecoder(target))
                     )
                     if target.stat().st_size != size:
-                        raise RuntimeError(f"pulled {target.stat().st_size} bytes, expected {size}")
+                        raise RuntimeError(
+                            f"pulled {target.stat().st_size} bytes, expected {size}"
+                        )
             api.close()
             results[f"dstack_{mode}_push"] = push_times
             results[f"dstack_{mode}_pull"] = pull_times
@@ -320,16 +357,20 @@ def bench_small(s3: SeaweedServer, work: Path, *, count: int) -> dict[str, Any]:
         latencies = []
         start = time.perf_counter()
         for number in range(count):
-            frame = pandas.DataFrame(rng.random((120, 10)), columns=[f"c{i}" for i in range(10)])
+            frame = pandas.DataFrame(
+                rng.random((120, 10)), columns=[f"c{i}" for i in range(10)]
+            )
             frame.iloc[0, 0] = number  # new bytes every push
-            latencies.append(timed(lambda: api.push(f"bench/small-{number % 20}", frame)))
+            latencies.append(timed(api.push, f"bench/small-{number % 20}", frame))
         elapsed = time.perf_counter() - start
         api.close()
     return {
         "small_pushes": count,
         "small_payload_bytes": len(frame.to_parquet()),
         "small_median_ms": round(statistics.median(latencies) * 1000, 1),
-        "small_p95_ms": round(sorted(latencies)[int(len(latencies) * 0.95) - 1] * 1000, 1),
+        "small_p95_ms": round(
+            sorted(latencies)[int(len(latencies) * 0.95) - 1] * 1000, 1
+        ),
         "small_pushes_per_second": round(count / elapsed, 1),
     }
 
@@ -337,9 +378,13 @@ def bench_small(s3: SeaweedServer, work: Path, *, count: int) -> dict[str, Any]:
 def report(results: dict[str, Any]) -> str:
     lines = []
     if "boto3_push" in results:
-        median = {k: statistics.median(v) for k, v in results.items() if isinstance(v, list)}
+        median = {
+            k: statistics.median(v) for k, v in results.items() if isinstance(v, list)
+        }
         size_mib = results["size_bytes"] / 1024**2
-        lines.append(f"1 GiB transfers ({size_mib:.0f} MiB, median of {results['rounds']} rounds)\n")
+        lines.append(
+            f"1 GiB transfers ({size_mib:.0f} MiB, median of {results['rounds']} rounds)\n"
+        )
         lines.append("| transfer | seconds | MiB/s | vs boto3 |")
         lines.append("|---|---|---|---|")
         for name, base in (
@@ -360,7 +405,9 @@ def report(results: dict[str, Any]) -> str:
             f"{results['server_rss_peak_mb_stream']} MB streaming."
         )
     if "idle_rss_mb" in results:
-        lines.append(f"Idle embedded server RSS (all threads, one process tree): {results['idle_rss_mb']} MB.")
+        lines.append(
+            f"Idle embedded server RSS (all threads, one process tree): {results['idle_rss_mb']} MB."
+        )
     if "small_median_ms" in results:
         lines.append(
             f"{results['small_pushes']} pushes of a {results['small_payload_bytes']}-byte DataFrame: "
@@ -374,7 +421,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", choices=["big", "idle", "small"], action="append")
     parser.add_argument("--size", type=int, default=GIB, help="bytes of the big object")
-    parser.add_argument("--rounds", type=int, default=3, help="rounds of the big transfers")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="rounds of the big transfers"
+    )
     parser.add_argument("--small", type=int, default=300, help="number of small pushes")
     args = parser.parse_args()
     only = set(args.only or ["big", "idle", "small"])
@@ -382,7 +431,9 @@ def main() -> None:
     out = ROOT / "bench" / "out"
     out.mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = {}
-    with tempfile.TemporaryDirectory(prefix="dstack-bench-", dir=os.environ.get("TMPDIR")) as tmp:
+    with tempfile.TemporaryDirectory(
+        prefix="dstack-bench-", dir=os.environ.get("TMPDIR")
+    ) as tmp:
         work = Path(tmp)
         os.environ["DSTACK_PROGRESS"] = "0"
         if "idle" in only:
@@ -395,7 +446,9 @@ def main() -> None:
                 for bucket in (BUCKET_BASELINE, BUCKET_SERVER):
                     s3.client().create_bucket(Bucket=bucket)
                 if "big" in only:
-                    results.update(bench_big(s3, work, size=args.size, rounds=args.rounds))
+                    results.update(
+                        bench_big(s3, work, size=args.size, rounds=args.rounds)
+                    )
                 if "small" in only:
                     results.update(bench_small(s3, work, count=args.small))
             finally:

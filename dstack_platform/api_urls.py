@@ -15,18 +15,30 @@ ATTACHMENT = REVISION + "/attachments/<int:index>"
 
 urlpatterns = [
     path("schema", SpectacularAPIView.as_view(), name="api-schema"),
-    path("docs", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path(
+        "docs", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"
+    ),
     path("user", users.UserView.as_view(), name="api-user"),
     path("tokens", users.TokenListView.as_view(), name="api-tokens"),
     path("tokens/<int:token_id>", users.TokenView.as_view(), name="api-token"),
     path(TEAM + "/stacks", stacks.StackListView.as_view(), name="api-stacks"),
-    path(TEAM + "/uploads/<uuid:upload_id>", stacks.UploadView.as_view(), name="api-upload"),
-    path(ATTACHMENT + "/download", stacks.AttachmentDownloadView.as_view(), name="api-download"),
+    path(
+        TEAM + "/uploads/<uuid:upload_id>",
+        stacks.UploadView.as_view(),
+        name="api-upload",
+    ),
+    path(
+        ATTACHMENT + "/download",
+        stacks.AttachmentDownloadView.as_view(),
+        name="api-download",
+    ),
     path(ATTACHMENT + "/table", stacks.AttachmentTableView.as_view(), name="api-table"),
     path(ATTACHMENT, stacks.AttachmentView.as_view(), name="api-attachment"),
     path(REVISION + "/commit", stacks.CommitView.as_view(), name="api-commit"),
     path(REVISION, stacks.RevisionView.as_view(), name="api-revision"),
-    path(STACK + "/-/revisions", stacks.RevisionListView.as_view(), name="api-revisions"),
+    path(
+        STACK + "/-/revisions", stacks.RevisionListView.as_view(), name="api-revisions"
+    ),
     path(STACK, stacks.StackView.as_view(), name="api-stack"),
     path("transfers/parts/<str:token>", transfers.upload_part, name="transfer-part"),
     path("transfers/blobs/<str:token>", transfers.download_blob, name="transfer-blob"),

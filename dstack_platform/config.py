@@ -22,7 +22,9 @@ env = environ.Env()
 MIN_SECRET_KEY_LENGTH = 32
 
 
-def text(name: str, default: str | None = None, *, required: bool = False) -> str | None:
+def text(
+    name: str, default: str | None = None, *, required: bool = False
+) -> str | None:
     value = env.str(name, default="").strip()
     if value:
         return value
@@ -105,7 +107,9 @@ def database(*, required: bool, sqlite_path: Path | None = None) -> dict[str, An
     try:
         config = environ.Env.db_url_config(raw)
     except Exception as error:  # django-environ raises several kinds
-        raise ImproperlyConfigured(f"DSTACK_DATABASE_URL is malformed: {error}") from None
+        raise ImproperlyConfigured(
+            f"DSTACK_DATABASE_URL is malformed: {error}"
+        ) from None
     if config["ENGINE"] == "django.db.backends.postgresql":
         config["CONN_MAX_AGE"] = 60
         config["CONN_HEALTH_CHECKS"] = True
@@ -158,13 +162,16 @@ def storage(*, required: bool, default_root: Path | None = None) -> StorageConfi
         parts = urlsplit(raw)
         if parts.scheme == "file":
             if not parts.path.startswith("/"):
-                raise ImproperlyConfigured("DSTACK_STORAGE_URL must be file:///absolute/path")
+                raise ImproperlyConfigured(
+                    "DSTACK_STORAGE_URL must be file:///absolute/path"
+                )
             return StorageConfig(
                 backend="filesystem", root=Path(parts.path), transfer="stream"
             )
         if parts.scheme != "s3" or not parts.netloc:
             raise ImproperlyConfigured(
-                "DSTACK_STORAGE_URL must be file:///path or s3://bucket, not " + repr(raw)
+                "DSTACK_STORAGE_URL must be file:///path or s3://bucket, not "
+                + repr(raw)
             )
         bucket = bucket or parts.netloc
         query = parse_qs(parts.query)
@@ -186,7 +193,9 @@ def storage(*, required: bool, default_root: Path | None = None) -> StorageConfi
         ("DSTACK_S3_PUBLIC_ENDPOINT_URL", public),
     ):
         if url is not None and urlsplit(url).scheme not in {"http", "https"}:
-            raise ImproperlyConfigured(f"{variable} must be an http(s) URL, not {url!r}")
+            raise ImproperlyConfigured(
+                f"{variable} must be an http(s) URL, not {url!r}"
+            )
 
     return StorageConfig(
         backend="s3",
@@ -203,5 +212,7 @@ def storage(*, required: bool, default_root: Path | None = None) -> StorageConfi
 def redis_url(*, required: bool) -> str | None:
     raw = text("DSTACK_REDIS_URL", required=required)
     if raw is not None and urlsplit(raw).scheme not in {"redis", "rediss"}:
-        raise ImproperlyConfigured(f"DSTACK_REDIS_URL must be a redis:// URL, not {raw!r}")
+        raise ImproperlyConfigured(
+            f"DSTACK_REDIS_URL must be a redis:// URL, not {raw!r}"
+        )
     return raw

@@ -7,9 +7,8 @@ holds the whole table, which the page shows paginated and offers as CSV.
     python examples/gapminder.py
 """
 
-import plotly.express as px
-
 import dstack
+import plotly.express as px
 
 
 def main() -> None:

@@ -1,16 +1,15 @@
 """Push a matplotlib figure (stored as SVG) with a Markdown description.
 
-    python examples/matplotlib_figure.py
+python examples/matplotlib_figure.py
 """
 
 import matplotlib
 
 matplotlib.use("Agg")
 
+import dstack  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-
-import dstack  # noqa: E402
 
 
 def main() -> None:

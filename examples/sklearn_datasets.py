@@ -1,11 +1,10 @@
 """Push scikit-learn's bundled datasets as DataFrames, one param per dataset.
 
-    python examples/sklearn_datasets.py
+python examples/sklearn_datasets.py
 """
 
-from sklearn import datasets
-
 import dstack
+from sklearn import datasets
 
 LOADERS = {
     "iris": datasets.load_iris,

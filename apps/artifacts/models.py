@@ -29,13 +29,17 @@ class Blob(models.Model):
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="blobs")
     sha256 = models.CharField(max_length=64)
     size = models.BigIntegerField()
-    state = models.CharField(max_length=16, choices=BlobState.choices, default=BlobState.PENDING)
+    state = models.CharField(
+        max_length=16, choices=BlobState.choices, default=BlobState.PENDING
+    )
     created_at = models.DateTimeField(default=timezone.now)
     verified_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["team", "sha256"], name="blob_unique_sha256")
+            models.UniqueConstraint(
+                fields=["team", "sha256"], name="blob_unique_sha256"
+            )
         ]
 
     @property
@@ -65,7 +69,9 @@ class Upload(models.Model):
     blob = models.ForeignKey(Blob, on_delete=models.CASCADE, related_name="uploads")
     part_size = models.BigIntegerField()
     backend_id = models.CharField(max_length=1024)
-    state = models.CharField(max_length=16, choices=UploadState.choices, default=UploadState.OPEN)
+    state = models.CharField(
+        max_length=16, choices=UploadState.choices, default=UploadState.OPEN
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

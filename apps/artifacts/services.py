@@ -114,7 +114,9 @@ def upload_open(*, blob: Blob) -> Upload:
     upload = Upload.objects.create(
         team_id=blob.team_id, blob=blob, part_size=part_size, backend_id=backend_id
     )
-    logger.info("upload opened: upload=%s blob=%s size=%s", upload.pk, blob.pk, blob.size)
+    logger.info(
+        "upload opened: upload=%s blob=%s size=%s", upload.pk, blob.pk, blob.size
+    )
     return upload
 
 
@@ -134,7 +136,9 @@ def upload_describe(upload: Upload, *, fresh: bool = False) -> dict[str, Any]:
     `fresh` skips asking the store for stored parts, for an upload that was
     opened a moment ago.
     """
-    stored = {} if fresh else get_storage().list_parts(upload.blob.key, upload.backend_id)
+    stored = (
+        {} if fresh else get_storage().list_parts(upload.blob.key, upload.backend_id)
+    )
     parts = []
     for number in range(1, upload.part_count + 1):
         length = upload.part_length(number)
@@ -152,7 +156,9 @@ def upload_describe(upload: Upload, *, fresh: bool = False) -> dict[str, Any]:
 
 def upload_get_for_part_token(token: str) -> tuple[Upload, int]:
     try:
-        payload = signing.loads(token, salt=PART_SALT, max_age=settings.SIGNED_URL_SECONDS)
+        payload = signing.loads(
+            token, salt=PART_SALT, max_age=settings.SIGNED_URL_SECONDS
+        )
     except signing.SignatureExpired:
         raise NotFound("this upload URL has expired: ask for a fresh one") from None
     except signing.BadSignature:
@@ -170,14 +176,19 @@ def upload_get_for_part_token(token: str) -> tuple[Upload, int]:
     return upload, number
 
 
-def upload_write_part(*, upload: Upload, number: int, stream: IO[bytes], size: int) -> StoredPart:
+def upload_write_part(
+    *, upload: Upload, number: int, stream: IO[bytes], size: int
+) -> StoredPart:
     expected = upload.part_length(number)
     if size != expected:
         raise InvalidInput(
-            f"part {number} must be {expected} bytes, not {size}", field="Content-Length"
+            f"part {number} must be {expected} bytes, not {size}",
+            field="Content-Length",
         )
     try:
-        return get_storage().write_part(upload.blob.key, upload.backend_id, number, stream, size)
+        return get_storage().write_part(
+            upload.blob.key, upload.backend_id, number, stream, size
+        )
     except StorageError as error:
         raise InvalidInput(str(error), field="body") from None
 
@@ -198,7 +209,9 @@ def parse_client_parts(value: object, *, field: str) -> list[ClientPart]:
             raise InvalidInput(f"{where} must be an object", field=where)
         number, md5 = item.get("number"), item.get("md5")
         if not isinstance(number, int) or isinstance(number, bool) or number < 1:
-            raise InvalidInput(f"{where}.number must be a positive integer", field=where)
+            raise InvalidInput(
+                f"{where}.number must be a positive integer", field=where
+            )
         if not isinstance(md5, str) or not MD5_RE.match(md5.lower()):
             raise InvalidInput(f"{where}.md5 must be 32 hex digits", field=where)
         parts.append(ClientPart(number=number, md5=md5.lower()))
@@ -255,7 +268,9 @@ def upload_complete(*, upload: Upload, parts: list[ClientPart]) -> Blob:
         )
 
     Upload.objects.filter(pk=upload.pk).update(state=UploadState.COMPLETED)
-    Blob.objects.filter(pk=blob.pk, state=BlobState.PENDING).update(state=BlobState.STORED)
+    Blob.objects.filter(pk=blob.pk, state=BlobState.PENDING).update(
+        state=BlobState.STORED
+    )
     blob.state = BlobState.STORED
     logger.info("upload completed: upload=%s blob=%s", upload.pk, blob.pk)
     return blob
@@ -301,20 +316,31 @@ def download_url(
     """
     if blob.state == BlobState.CORRUPT:
         raise Conflict(
-            "the stored bytes failed their checksum: push the object again", code="corrupt"
+            "the stored bytes failed their checksum: push the object again",
+            code="corrupt",
         )
     if fmt is None:
-        url = get_storage().download_url(blob.key, filename=filename, media_type=media_type)
+        url = get_storage().download_url(
+            blob.key, filename=filename, media_type=media_type
+        )
         if url is not None:
             return url
-    payload = {"b": blob.pk, "f": filename, "t": media_type, "x": fmt, "s": source_media_type}
+    payload = {
+        "b": blob.pk,
+        "f": filename,
+        "t": media_type,
+        "x": fmt,
+        "s": source_media_type,
+    }
     token = signing.dumps(payload, salt=DOWNLOAD_SALT, compress=True)
     return f"{settings.PUBLIC_URL}/api/transfers/blobs/{token}"
 
 
 def blob_get_for_download_token(token: str) -> tuple[Blob, dict[str, Any]]:
     try:
-        payload = signing.loads(token, salt=DOWNLOAD_SALT, max_age=settings.SIGNED_URL_SECONDS)
+        payload = signing.loads(
+            token, salt=DOWNLOAD_SALT, max_age=settings.SIGNED_URL_SECONDS
+        )
     except signing.SignatureExpired:
         raise NotFound("this download URL has expired: ask for a fresh one") from None
     except signing.BadSignature:
@@ -352,13 +378,17 @@ def blobs_release(*, blob_ids: list[int]) -> int:
     for start in range(0, len(blob_ids), batch_size):
         batch = blob_ids[start : start + batch_size]
         with transaction.atomic():
-            blobs = list(Blob.objects.select_for_update().filter(pk__in=batch).order_by("pk"))
+            blobs = list(
+                Blob.objects.select_for_update().filter(pk__in=batch).order_by("pk")
+            )
             doomed = [blob for blob in blobs if not blob_referenced(blob.pk)]
             if not doomed:
                 continue
             keys = [blob.key for blob in doomed]
             uploads = list(
-                Upload.objects.filter(blob__in=doomed, state=UploadState.OPEN).select_related("blob")
+                Upload.objects.filter(
+                    blob__in=doomed, state=UploadState.OPEN
+                ).select_related("blob")
             )
             Blob.objects.filter(pk__in=[blob.pk for blob in doomed]).delete()
             storage = get_storage()

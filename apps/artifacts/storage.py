@@ -17,10 +17,11 @@ import os
 import shutil
 import tempfile
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import IO, Any, Iterator
+from typing import IO, Any
 
 from django.conf import settings
 
@@ -73,7 +74,9 @@ class FilesystemStorage:
         except FileNotFoundError:
             return None
 
-    def iter_bytes(self, key: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+    def iter_bytes(
+        self, key: str, start: int = 0, end: int | None = None
+    ) -> Iterator[bytes]:
         """Yield the object's bytes from `start` up to `end` (exclusive), in chunks."""
         try:
             handle = self._path(key).open("rb")
@@ -105,14 +108,18 @@ class FilesystemStorage:
     def part_url(self, key: str, backend_id: str, number: int, size: int) -> str | None:
         return None
 
-    def write_part(self, key: str, backend_id: str, number: int, stream: IO[bytes], size: int) -> StoredPart:
+    def write_part(
+        self, key: str, backend_id: str, number: int, stream: IO[bytes], size: int
+    ) -> StoredPart:
         folder = self.uploads / backend_id
         if not folder.is_dir():
             raise StorageError(f"upload {backend_id} is not open")
         digest = hashlib.md5()
         written = 0
         with tempfile.NamedTemporaryFile(dir=folder, delete=False) as handle:
-            while written < size and (chunk := stream.read(min(CHUNK_SIZE, size - written))):
+            while written < size and (
+                chunk := stream.read(min(CHUNK_SIZE, size - written))
+            ):
                 handle.write(chunk)
                 digest.update(chunk)
                 written += len(chunk)
@@ -132,7 +139,9 @@ class FilesystemStorage:
             number = int(checksum.stem)
             data = folder / f"{number}.part"
             if data.exists():
-                parts[number] = StoredPart(number, data.stat().st_size, checksum.read_text())
+                parts[number] = StoredPart(
+                    number, data.stat().st_size, checksum.read_text()
+                )
         return parts
 
     def complete(self, key: str, backend_id: str, numbers: list[int]) -> None:
@@ -149,7 +158,9 @@ class FilesystemStorage:
     def abort(self, key: str, backend_id: str) -> None:
         shutil.rmtree(self.uploads / backend_id, ignore_errors=True)
 
-    def download_url(self, key: str, *, filename: str | None, media_type: str) -> str | None:
+    def download_url(
+        self, key: str, *, filename: str | None, media_type: str
+    ) -> str | None:
         return None
 
 
@@ -177,7 +188,9 @@ class S3Storage:
             request_checksum_calculation="when_required",
             response_checksum_validation="when_required",
         )
-        self.client = session.client("s3", endpoint_url=config.endpoint_url, config=client_config)
+        self.client = session.client(
+            "s3", endpoint_url=config.endpoint_url, config=client_config
+        )
         # Presigned URLs carry the host they were signed for, so URLs handed to
         # clients are signed for the address the clients use.
         public = config.public_endpoint_url or config.endpoint_url
@@ -205,13 +218,21 @@ class S3Storage:
         from botocore.exceptions import ClientError
 
         try:
-            return int(self.client.head_object(Bucket=self.bucket, Key=key)["ContentLength"])
+            return int(
+                self.client.head_object(Bucket=self.bucket, Key=key)["ContentLength"]
+            )
         except ClientError as error:
-            if error.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound"}:
+            if error.response.get("Error", {}).get("Code") in {
+                "404",
+                "NoSuchKey",
+                "NotFound",
+            }:
                 return None
             raise
 
-    def iter_bytes(self, key: str, start: int = 0, end: int | None = None) -> Iterator[bytes]:
+    def iter_bytes(
+        self, key: str, start: int = 0, end: int | None = None
+    ) -> Iterator[bytes]:
         from botocore.exceptions import ClientError
 
         extra: dict[str, Any] = {}
@@ -237,7 +258,9 @@ class S3Storage:
             )
 
     def create_multipart(self, key: str) -> str:
-        return str(self.client.create_multipart_upload(Bucket=self.bucket, Key=key)["UploadId"])
+        return str(
+            self.client.create_multipart_upload(Bucket=self.bucket, Key=key)["UploadId"]
+        )
 
     def part_url(self, key: str, backend_id: str, number: int, size: int) -> str | None:
         if not self.direct:
@@ -256,7 +279,9 @@ class S3Storage:
             )
         )
 
-    def write_part(self, key: str, backend_id: str, number: int, stream: IO[bytes], size: int) -> StoredPart:
+    def write_part(
+        self, key: str, backend_id: str, number: int, stream: IO[bytes], size: int
+    ) -> StoredPart:
         """Send one part to the store with its MD5, so the store rejects damage.
 
         The MD5 must be known before the part is sent. A seekable stream (the
@@ -269,13 +294,17 @@ class S3Storage:
             return self._send_part(key, backend_id, number, stream, size)
         with tempfile.SpooledTemporaryFile(max_size=8 * CHUNK_SIZE) as spool:
             copied = 0
-            while copied < size and (chunk := stream.read(min(CHUNK_SIZE, size - copied))):
+            while copied < size and (
+                chunk := stream.read(min(CHUNK_SIZE, size - copied))
+            ):
                 spool.write(chunk)
                 copied += len(chunk)
             spool.seek(0)
             return self._send_part(key, backend_id, number, spool, size)
 
-    def _send_part(self, key: str, backend_id: str, number: int, body: IO[bytes], size: int) -> StoredPart:
+    def _send_part(
+        self, key: str, backend_id: str, number: int, body: IO[bytes], size: int
+    ) -> StoredPart:
         start = body.tell()
         digest = hashlib.md5(usedforsecurity=False)
         written = 0
@@ -302,12 +331,18 @@ class S3Storage:
         parts: dict[int, StoredPart] = {}
         paginator = self.client.get_paginator("list_parts")
         try:
-            for page in paginator.paginate(Bucket=self.bucket, Key=key, UploadId=backend_id):
+            for page in paginator.paginate(
+                Bucket=self.bucket, Key=key, UploadId=backend_id
+            ):
                 for part in page.get("Parts", []):
                     number = int(part["PartNumber"])
-                    parts[number] = StoredPart(number, int(part["Size"]), part["ETag"].strip('"'))
+                    parts[number] = StoredPart(
+                        number, int(part["Size"]), part["ETag"].strip('"')
+                    )
         except ClientError as error:
-            raise StorageError(f"upload {backend_id} could not be listed: {error}") from None
+            raise StorageError(
+                f"upload {backend_id} could not be listed: {error}"
+            ) from None
         return parts
 
     def complete(self, key: str, backend_id: str, numbers: list[int]) -> None:
@@ -317,7 +352,9 @@ class S3Storage:
             Key=key,
             UploadId=backend_id,
             MultipartUpload={
-                "Parts": [{"PartNumber": n, "ETag": f'"{stored[n].md5}"'} for n in numbers]
+                "Parts": [
+                    {"PartNumber": n, "ETag": f'"{stored[n].md5}"'} for n in numbers
+                ]
             },
         )
 
@@ -325,11 +362,15 @@ class S3Storage:
         from botocore.exceptions import ClientError
 
         try:
-            self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=backend_id)
+            self.client.abort_multipart_upload(
+                Bucket=self.bucket, Key=key, UploadId=backend_id
+            )
         except ClientError:
             pass  # already completed or aborted
 
-    def download_url(self, key: str, *, filename: str | None, media_type: str) -> str | None:
+    def download_url(
+        self, key: str, *, filename: str | None, media_type: str
+    ) -> str | None:
         if not self.direct:
             return None
         params = {"Bucket": self.bucket, "Key": key, "ResponseContentType": media_type}
@@ -351,10 +392,13 @@ def content_disposition(filename: str, *, inline: bool = False) -> str:
     from urllib.parse import quote
 
     fallback = "".join(
-        c if c.isascii() and c.isprintable() and c not in '"\\%' else "_" for c in filename
+        c if c.isascii() and c.isprintable() and c not in '"\\%' else "_"
+        for c in filename
     )
     kind = "inline" if inline else "attachment"
-    return f"{kind}; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
+    return (
+        f"{kind}; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
+    )
 
 
 Storage = FilesystemStorage | S3Storage

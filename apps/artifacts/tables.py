@@ -9,7 +9,8 @@ from __future__ import annotations
 import io
 import math
 import tempfile
-from typing import IO, Any, Iterator
+from collections.abc import Iterator
+from typing import IO, Any
 
 from apps.artifacts.models import Blob
 from apps.artifacts.storage import get_storage
@@ -61,10 +62,14 @@ def _frame(media_type: str, handle: IO[bytes]) -> Any:
             return pyarrow.parquet.read_table(handle).to_pandas()
         return pyarrow.csv.read_csv(handle).to_pandas()
     except Exception as error:  # pyarrow raises ArrowInvalid and OSError subclasses
-        raise InvalidInput(f"the table could not be read: {error}", field="attachment") from None
+        raise InvalidInput(
+            f"the table could not be read: {error}", field="attachment"
+        ) from None
 
 
-def table_page(blob: Blob, media_type: str, *, page: int, page_size: int) -> dict[str, Any]:
+def table_page(
+    blob: Blob, media_type: str, *, page: int, page_size: int
+) -> dict[str, Any]:
     with _open_blob(blob) as handle:
         frame = _frame(media_type, handle)
     named_index = any(name is not None for name in frame.index.names)
@@ -75,7 +80,10 @@ def table_page(blob: Blob, media_type: str, *, page: int, page_size: int) -> dic
     return {
         "columns": [str(name) for name in frame.columns],
         "dtypes": [str(dtype) for dtype in frame.dtypes],
-        "rows": [[_json_value(value) for value in row] for row in rows.itertuples(index=False)],
+        "rows": [
+            [_json_value(value) for value in row]
+            for row in rows.itertuples(index=False)
+        ],
         "count": len(frame),
         "page": page,
         "page_size": page_size,
@@ -95,11 +103,18 @@ def csv_chunks(blob: Blob, media_type: str) -> Iterator[bytes]:
         metadata = parquet.schema_arrow.metadata or {}
         first = True
         for batch in parquet.iter_batches(batch_size=20_000):
-            frame = pyarrow.Table.from_batches([batch]).replace_schema_metadata(metadata).to_pandas()
+            frame = (
+                pyarrow.Table.from_batches([batch])
+                .replace_schema_metadata(metadata)
+                .to_pandas()
+            )
             has_index = any(name is not None for name in frame.index.names)
             yield frame.to_csv(header=first, index=has_index).encode()
             first = False
         if first:
-            yield pyarrow.Table.from_batches([], schema=parquet.schema_arrow).to_pandas().to_csv(
-                index=False
-            ).encode()
+            yield (
+                pyarrow.Table.from_batches([], schema=parquet.schema_arrow)
+                .to_pandas()
+                .to_csv(index=False)
+                .encode()
+            )

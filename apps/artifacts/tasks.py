@@ -15,4 +15,7 @@ def release_orphan_blobs(team_id: int) -> int:
 
 @shared_task
 def collect_orphan_blobs() -> int:
-    return sum(selectors.release_team_orphans(team_id) for team_id in selectors.teams_with_blobs())
+    return sum(
+        selectors.release_team_orphans(team_id)
+        for team_id in selectors.teams_with_blobs()
+    )

@@ -9,7 +9,8 @@ one blob), the way a presigned S3 URL does.
 from __future__ import annotations
 
 import asyncio
-from typing import Any, AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
@@ -34,12 +35,20 @@ def upload_part(request: HttpRequest, token: str) -> HttpResponse:
         try:
             size = int(request.META.get("CONTENT_LENGTH") or "")
         except ValueError:
-            raise InvalidInput("Content-Length is required", field="Content-Length") from None
+            raise InvalidInput(
+                "Content-Length is required", field="Content-Length"
+            ) from None
         # Under ASGI the body is already spooled to a seekable file; handing
         # that file on lets the S3 backend hash it in place instead of
         # copying it once more. Under WSGI the request itself is the stream.
-        body = request._stream if hasattr(getattr(request, "_stream", None), "seek") else request
-        stored = services.upload_write_part(upload=upload, number=number, stream=body, size=size)
+        body = (
+            request._stream
+            if hasattr(getattr(request, "_stream", None), "seek")
+            else request
+        )
+        stored = services.upload_write_part(
+            upload=upload, number=number, stream=body, size=size
+        )
     except DstackError as error:
         return _error(error)
     response = HttpResponse(status=200)
@@ -67,7 +76,7 @@ def _byte_range(header: str | None, size: int) -> tuple[int, int] | None:
     """
     if not header or not header.startswith("bytes=") or "," in header:
         return None
-    first, _, last = header[len("bytes="):].strip().partition("-")
+    first, _, last = header[len("bytes=") :].strip().partition("-")
     try:
         if first == "":
             suffix = int(last)
@@ -100,7 +109,9 @@ async def download_blob(request: HttpRequest, token: str) -> HttpResponse:
         else:
             start, end = span
             if start >= end:
-                return HttpResponse(status=416, headers={"Content-Range": f"bytes */{blob.size}"})
+                return HttpResponse(
+                    status=416, headers={"Content-Range": f"bytes */{blob.size}"}
+                )
             chunks = get_storage().iter_bytes(blob.key, start, end)
             status = 206
             headers["Content-Length"] = str(end - start)
@@ -119,5 +130,7 @@ async def download_blob(request: HttpRequest, token: str) -> HttpResponse:
     response["X-Content-Type-Options"] = "nosniff"
     # Pushed bytes are the users' own (an SVG may carry a script): opened
     # directly they render sandboxed, with no access to this origin.
-    response["Content-Security-Policy"] = "sandbox; default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'"
+    response["Content-Security-Policy"] = (
+        "sandbox; default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'"
+    )
     return response

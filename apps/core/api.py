@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from django.db.models import QuerySet
 from django.http import HttpRequest, JsonResponse
@@ -10,7 +11,13 @@ from django.views.decorators.csrf import csrf_exempt
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
-from apps.core.errors import DstackError, InvalidInput, NotAuthenticated, NotFound, error_response
+from apps.core.errors import (
+    DstackError,
+    InvalidInput,
+    NotAuthenticated,
+    NotFound,
+    error_response,
+)
 from apps.users.actors import Actor
 
 MAX_PAGE_SIZE = 500
@@ -24,7 +31,9 @@ def actor_of(request: Request) -> Actor:
     return actor
 
 
-def positive_int(value: str | None, *, field: str, default: int, maximum: int | None = None) -> int:
+def positive_int(
+    value: str | None, *, field: str, default: int, maximum: int | None = None
+) -> int:
     if value is None or value == "":
         return default
     try:
@@ -38,11 +47,18 @@ def positive_int(value: str | None, *, field: str, default: int, maximum: int | 
 
 
 def paginate(
-    request: Request, queryset: QuerySet[Any], render: Callable[[Any], dict[str, Any]], *, default_size: int = 50
+    request: Request,
+    queryset: QuerySet[Any],
+    render: Callable[[Any], dict[str, Any]],
+    *,
+    default_size: int = 50,
 ) -> dict[str, Any]:
     page = positive_int(request.query_params.get("page"), field="page", default=1)
     size = positive_int(
-        request.query_params.get("page_size"), field="page_size", default=default_size, maximum=MAX_PAGE_SIZE
+        request.query_params.get("page_size"),
+        field="page_size",
+        default=default_size,
+        maximum=MAX_PAGE_SIZE,
     )
     count = queryset.count()
     start = (page - 1) * size
@@ -50,7 +66,9 @@ def paginate(
     base = request.build_absolute_uri(request.path)
     return {
         "count": count,
-        "next": f"{base}?page={page + 1}&page_size={size}" if start + size < count else None,
+        "next": f"{base}?page={page + 1}&page_size={size}"
+        if start + size < count
+        else None,
         "previous": f"{base}?page={page - 1}&page_size={size}" if page > 1 else None,
         "results": [render(item) for item in items],
     }

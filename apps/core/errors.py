@@ -26,7 +26,9 @@ class DstackError(Exception):
     status = 400
     code = "invalid"
 
-    def __init__(self, message: str, *, field: str | None = None, code: str | None = None):
+    def __init__(
+        self, message: str, *, field: str | None = None, code: str | None = None
+    ):
         super().__init__(message)
         self.message = message
         self.field = field
@@ -34,7 +36,9 @@ class DstackError(Exception):
             self.code = code
 
     def as_dict(self) -> dict[str, Any]:
-        return {"error": {"code": self.code, "message": self.message, "field": self.field}}
+        return {
+            "error": {"code": self.code, "message": self.message, "field": self.field}
+        }
 
 
 class InvalidInput(DstackError):
@@ -66,7 +70,9 @@ class PayloadTooLarge(DstackError):
     code = "too_large"
 
 
-def _first_drf_error(detail: Any, field: str | None = None) -> tuple[str | None, str, str]:
+def _first_drf_error(
+    detail: Any, field: str | None = None
+) -> tuple[str | None, str, str]:
     """Return (field, code, message) of the first error in a DRF error tree."""
     if isinstance(detail, dict):
         for key, value in detail.items():
@@ -97,7 +103,11 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
             message = f"{field}: {message}"
         return error_response(InvalidInput(message, field=field, code=code))
     if isinstance(exc, (drf.NotAuthenticated, drf.AuthenticationFailed)):
-        code = "invalid_token" if isinstance(exc, drf.AuthenticationFailed) else "not_authenticated"
+        code = (
+            "invalid_token"
+            if isinstance(exc, drf.AuthenticationFailed)
+            else "not_authenticated"
+        )
         response = error_response(NotAuthenticated(str(exc.detail), code=code))
         response["WWW-Authenticate"] = 'Bearer realm="api"'
         return response

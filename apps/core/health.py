@@ -28,14 +28,20 @@ def _check_broker() -> None:
         return  # the in-process broker lives as long as this process
     import redis
 
-    client = redis.Redis.from_url(settings.CELERY_BROKER_URL, socket_timeout=2, socket_connect_timeout=2)
+    client = redis.Redis.from_url(
+        settings.CELERY_BROKER_URL, socket_timeout=2, socket_connect_timeout=2
+    )
     try:
         client.ping()
     finally:
         client.close()
 
 
-CHECKS = {"database": _check_database, "storage": _check_storage, "broker": _check_broker}
+CHECKS = {
+    "database": _check_database,
+    "storage": _check_storage,
+    "broker": _check_broker,
+}
 
 
 @require_GET
@@ -55,7 +61,11 @@ def healthz(request: HttpRequest) -> JsonResponse:
             {
                 "status": "down",
                 "checks": results,
-                "error": {"code": "unavailable", "message": ", ".join(failed) + " down", "field": failed[0]},
+                "error": {
+                    "code": "unavailable",
+                    "message": ", ".join(failed) + " down",
+                    "field": failed[0],
+                },
             },
             status=503,
         )

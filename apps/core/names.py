@@ -10,11 +10,40 @@ from apps.core.errors import InvalidInput
 # shadow the API. The list also keeps room for pages that come later.
 RESERVED_NAMES = frozenset(
     {
-        "-", "about", "accounts", "api", "app", "apps", "assets", "auth",
-        "dashboard", "docs", "favicon.ico", "healthz", "help", "jobs", "livez",
-        "login", "logout", "media", "metrics", "models", "new", "public", "reports",
-        "robots.txt", "settings", "signup", "static", "stacks", "support", "teams",
-        "tokens", "user", "users", "ws",
+        "-",
+        "about",
+        "accounts",
+        "api",
+        "app",
+        "apps",
+        "assets",
+        "auth",
+        "dashboard",
+        "docs",
+        "favicon.ico",
+        "healthz",
+        "help",
+        "jobs",
+        "livez",
+        "login",
+        "logout",
+        "media",
+        "metrics",
+        "models",
+        "new",
+        "public",
+        "reports",
+        "robots.txt",
+        "settings",
+        "signup",
+        "static",
+        "stacks",
+        "support",
+        "teams",
+        "tokens",
+        "user",
+        "users",
+        "ws",
     }
 )
 
@@ -58,7 +87,9 @@ def validate_stack_path(path: object, *, field: str = "path") -> str:
         if segment == "":
             raise InvalidInput(f"{field} must not have empty segments", field=field)
         if segment in {".", ".."}:
-            raise InvalidInput(f"{field} must not have '.' or '..' segments", field=field)
+            raise InvalidInput(
+                f"{field} must not have '.' or '..' segments", field=field
+            )
         if segment == "-":
             raise InvalidInput(f"{field} must not have a '-' segment", field=field)
     return path

@@ -32,7 +32,11 @@ def stack_get_for_read(actor: Actor, team_name: str, path: str) -> Stack:
         team = team_get(team_name)
     except NotFound:
         raise _not_found(team_name, path) from None
-    stack = Stack.objects.select_related("team", "head").filter(team=team, path=path).first()
+    stack = (
+        Stack.objects.select_related("team", "head")
+        .filter(team=team, path=path)
+        .first()
+    )
     if stack is None or not can_read_stack(actor, stack):
         raise _not_found(team_name, path)
     return stack
@@ -43,7 +47,9 @@ def stack_get_for_write(actor: Actor, team_name: str, path: str) -> Stack:
     if actor.role_in(stack.team) is None:
         # A public or internal stack of another team: readable, not writable,
         # and the team's membership stays hidden.
-        raise PermissionDenied(f"stack {team_name}/{path} is read-only for you", field="stack")
+        raise PermissionDenied(
+            f"stack {team_name}/{path} is read-only for you", field="stack"
+        )
     team_get_for_write(actor, team_name)
     return stack
 
@@ -62,7 +68,9 @@ def stacks_for_read(actor: Actor, team: Team, *, query: str = "") -> QuerySet[St
 
 def revisions_for_read(stack: Stack) -> QuerySet[Revision]:
     return (
-        Revision.objects.filter(team=stack.team, stack=stack, state=RevisionState.COMMITTED)
+        Revision.objects.filter(
+            team=stack.team, stack=stack, state=RevisionState.COMMITTED
+        )
         .select_related("author")
         .order_by("-number")
     )
@@ -81,7 +89,9 @@ def revision_get_for_read(stack: Stack, number: object) -> Revision:
 
 
 def attachments_for_read(revision: Revision) -> QuerySet[Attachment]:
-    return Attachment.objects.filter(team_id=revision.team_id, revision=revision).order_by("index")
+    return Attachment.objects.filter(
+        team_id=revision.team_id, revision=revision
+    ).order_by("index")
 
 
 def attachment_get_for_read(revision: Revision, index: object) -> Attachment:
@@ -90,7 +100,10 @@ def attachment_get_for_read(revision: Revision, index: object) -> Attachment:
     except ValueError:
         raise NotFound("attachment not found", field="attachment") from None
     attachment = (
-        attachments_for_read(revision).select_related("blob").filter(index=position).first()
+        attachments_for_read(revision)
+        .select_related("blob")
+        .filter(index=position)
+        .first()
     )
     if attachment is None:
         raise NotFound(f"attachment {index} not found", field="attachment")

@@ -65,7 +65,9 @@ def validate_access(value: object, *, field: str = "access") -> str | None:
     if value is None:
         return None
     if value not in Access.values:
-        raise InvalidInput(f"{field} must be one of private, internal, public", field=field)
+        raise InvalidInput(
+            f"{field} must be one of private, internal, public", field=field
+        )
     return str(value)
 
 
@@ -94,11 +96,18 @@ def validate_params(value: object, *, field: str) -> dict[str, Any]:
         if isinstance(item, str):
             _optional_text(item, field=where, limit=MAX_PARAM_VALUE)
             continue
-        if isinstance(item, dict) and item.get("type") == "tab" and set(item) <= {"type", "title"}:
-            _optional_text(item.get("title"), field=f"{where}.title", limit=MAX_PARAM_VALUE)
+        if (
+            isinstance(item, dict)
+            and item.get("type") == "tab"
+            and set(item) <= {"type", "title"}
+        ):
+            _optional_text(
+                item.get("title"), field=f"{where}.title", limit=MAX_PARAM_VALUE
+            )
             continue
         raise InvalidInput(
-            f"{where} must be a string, a finite number, a boolean or a tab", field=where
+            f"{where} must be a string, a finite number, a boolean or a tab",
+            field=where,
         )
     return params
 
@@ -128,30 +137,49 @@ def _parse_attachment(index: int, value: object) -> AttachmentSpec:
     params = validate_params(item.get("params"), field=f"{field}.params")
 
     media_type = item.get("media_type")
-    if not isinstance(media_type, str) or "/" not in media_type or len(media_type) > 255:
-        raise InvalidInput(f"{field}.media_type must be a media type such as text/csv", field=f"{field}.media_type")
+    if (
+        not isinstance(media_type, str)
+        or "/" not in media_type
+        or len(media_type) > 255
+    ):
+        raise InvalidInput(
+            f"{field}.media_type must be a media type such as text/csv",
+            field=f"{field}.media_type",
+        )
     size = item.get("size")
     if not isinstance(size, int) or isinstance(size, bool) or size < 0:
-        raise InvalidInput(f"{field}.size must be a non-negative integer", field=f"{field}.size")
+        raise InvalidInput(
+            f"{field}.size must be a non-negative integer", field=f"{field}.size"
+        )
     sha256 = artifacts.validate_sha256(item.get("sha256"), field=f"{field}.sha256")
     item_settings = item.get("settings") or {}
     _require_object(item_settings, field=f"{field}.settings")
 
-    filename = _optional_text(item.get("filename"), field=f"{field}.filename", limit=MAX_FILENAME)
+    filename = _optional_text(
+        item.get("filename"), field=f"{field}.filename", limit=MAX_FILENAME
+    )
     if "/" in filename or "\\" in filename:
-        raise InvalidInput(f"{field}.filename must not contain slashes", field=f"{field}.filename")
+        raise InvalidInput(
+            f"{field}.filename must not contain slashes", field=f"{field}.filename"
+        )
 
     data = None
     if item.get("data") is not None:
-        data = artifacts.decode_inline(item["data"], size=size, sha256=sha256, field=f"{field}.data")
+        data = artifacts.decode_inline(
+            item["data"], size=size, sha256=sha256, field=f"{field}.data"
+        )
 
     return AttachmentSpec(
         index=index,
         params=params,
         key=params_key(params),
         media_type=media_type.lower(),
-        application=_optional_text(item.get("application"), field=f"{field}.application", limit=100),
-        description=_optional_text(item.get("description"), field=f"{field}.description", limit=MAX_DESCRIPTION),
+        application=_optional_text(
+            item.get("application"), field=f"{field}.application", limit=100
+        ),
+        description=_optional_text(
+            item.get("description"), field=f"{field}.description", limit=MAX_DESCRIPTION
+        ),
         settings=item_settings,
         filename=filename,
         size=size,
@@ -174,7 +202,9 @@ def parse_push(body: object) -> PushSpec:
     if not isinstance(raw, list) or not raw:
         raise InvalidInput("attachments must be a non-empty list", field="attachments")
     if len(raw) > MAX_ATTACHMENTS:
-        raise InvalidInput(f"attachments must be at most {MAX_ATTACHMENTS}", field="attachments")
+        raise InvalidInput(
+            f"attachments must be at most {MAX_ATTACHMENTS}", field="attachments"
+        )
 
     attachments = [_parse_attachment(index, item) for index, item in enumerate(raw)]
     seen: dict[str, int] = {}
@@ -189,9 +219,13 @@ def parse_push(body: object) -> PushSpec:
     client = payload.get("client") or {}
     _require_object(client, field="client")
     if len(json.dumps(client)) > 10_000:
-        raise InvalidInput("client must be at most 10,000 bytes of JSON", field="client")
+        raise InvalidInput(
+            "client must be at most 10,000 bytes of JSON", field="client"
+        )
     return PushSpec(
-        message=_optional_text(payload.get("message"), field="message", limit=MAX_MESSAGE),
+        message=_optional_text(
+            payload.get("message"), field="message", limit=MAX_MESSAGE
+        ),
         access=validate_access(payload.get("access")),
         client=client,
         attachments=attachments,
@@ -220,7 +254,9 @@ class OpenedRevision:
     attachments: list[dict[str, Any]]
 
 
-def revision_open(*, actor: Actor, team: Team, path: str, body: object) -> OpenedRevision:
+def revision_open(
+    *, actor: Actor, team: Team, path: str, body: object
+) -> OpenedRevision:
     """Open a pending revision and say, per attachment, what to upload.
 
     1. Validate everything before touching the database or storage.
@@ -239,12 +275,16 @@ def revision_open(*, actor: Actor, team: Team, path: str, body: object) -> Opene
         fresh: set[str] = set()
         for item in spec.attachments:
             if item.sha256 not in blobs:
-                blobs[item.sha256] = artifacts.blob_claim(team=team, sha256=item.sha256, size=item.size)
+                blobs[item.sha256] = artifacts.blob_claim(
+                    team=team, sha256=item.sha256, size=item.size
+                )
             blob = blobs[item.sha256]
             if item.data is not None:
                 artifacts.blob_store_inline(blob=blob, data=item.data)
             elif blob.state == BlobState.PENDING and item.sha256 not in uploads:
-                existing = Upload.objects.filter(blob=blob, state=UploadState.OPEN).exists()
+                existing = Upload.objects.filter(
+                    blob=blob, state=UploadState.OPEN
+                ).exists()
                 uploads[item.sha256] = artifacts.upload_open(blob=blob)
                 if not existing:
                     fresh.add(item.sha256)
@@ -284,12 +324,19 @@ def revision_open(*, actor: Actor, team: Team, path: str, body: object) -> Opene
         )
 
     described = {
-        sha: artifacts.upload_describe(upload, fresh=sha in fresh) for sha, upload in uploads.items()
+        sha: artifacts.upload_describe(upload, fresh=sha in fresh)
+        for sha, upload in uploads.items()
     }
     answer = []
     for item in spec.attachments:
         if item.sha256 in described:
-            answer.append({"index": item.index, "status": "upload", "upload": described[item.sha256]})
+            answer.append(
+                {
+                    "index": item.index,
+                    "status": "upload",
+                    "upload": described[item.sha256],
+                }
+            )
         else:
             answer.append({"index": item.index, "status": "present"})
     logger.info(
@@ -317,19 +364,27 @@ def _parse_commit(body: object) -> dict[str, list[artifacts.ClientPart]]:
         try:
             upload_id = str(uuid.UUID(str(upload_id)))
         except ValueError:
-            raise InvalidInput(f"{where}.id must be an upload id", field=f"{where}.id") from None
-        parsed[upload_id] = artifacts.parse_client_parts(item.get("parts"), field=f"{where}.parts")
+            raise InvalidInput(
+                f"{where}.id must be an upload id", field=f"{where}.id"
+            ) from None
+        parsed[upload_id] = artifacts.parse_client_parts(
+            item.get("parts"), field=f"{where}.parts"
+        )
     return parsed
 
 
-def revision_commit(*, actor: Actor, stack: Stack, number: int, body: object) -> Revision:
+def revision_commit(
+    *, actor: Actor, stack: Stack, number: int, body: object
+) -> Revision:
     """Complete a pending revision's uploads, then publish it and move the head.
 
     Committing a committed revision returns it unchanged, so a client whose
     connection dropped after the commit may simply retry.
     """
     client_parts = _parse_commit(body)
-    revision = Revision.objects.filter(team=stack.team, stack=stack, number=number).first()
+    revision = Revision.objects.filter(
+        team=stack.team, stack=stack, number=number
+    ).first()
     if revision is None:
         raise NotFound(f"revision {number} of {stack} not found", field="revision")
     if revision.state == RevisionState.COMMITTED:
@@ -374,7 +429,9 @@ def revision_commit(*, actor: Actor, stack: Stack, number: int, body: object) ->
             state__in=[BlobState.STORED, BlobState.VERIFIED]
         )
         if unreadable.exists():
-            raise Conflict("some bytes of this revision are not uploaded yet", field="uploads")
+            raise Conflict(
+                "some bytes of this revision are not uploaded yet", field="uploads"
+            )
 
         now = timezone.now()
         revision.state = RevisionState.COMMITTED
@@ -390,14 +447,20 @@ def revision_commit(*, actor: Actor, stack: Stack, number: int, body: object) ->
         trimmed = _apply_retention(stack)
 
         to_verify = list(
-            Blob.objects.filter(pk__in=blob_ids, state=BlobState.STORED).values_list("pk", flat=True)
+            Blob.objects.filter(pk__in=blob_ids, state=BlobState.STORED).values_list(
+                "pk", flat=True
+            )
         )
-        transaction.on_commit(lambda: _after_commit(stack, revision, to_verify, trimmed))
+        transaction.on_commit(
+            lambda: _after_commit(stack, revision, to_verify, trimmed)
+        )
     logger.info("revision committed: stack=%s revision=%s", stack.pk, revision.number)
     return revision
 
 
-def _after_commit(stack: Stack, revision: Revision, to_verify: list[int], trimmed: bool) -> None:
+def _after_commit(
+    stack: Stack, revision: Revision, to_verify: list[int], trimmed: bool
+) -> None:
     from apps.artifacts import tasks as artifact_tasks
     from apps.stacks import events
 
@@ -417,9 +480,9 @@ def _apply_retention(stack: Stack) -> bool:
         .order_by("-number")
         .values_list("pk", flat=True)[: stack.retention]
     )
-    doomed = Revision.objects.filter(stack=stack, state=RevisionState.COMMITTED).exclude(
-        pk__in=keep + [stack.head_id]
-    )
+    doomed = Revision.objects.filter(
+        stack=stack, state=RevisionState.COMMITTED
+    ).exclude(pk__in=keep + [stack.head_id])
     return _delete_revisions(doomed) > 0
 
 
@@ -449,7 +512,9 @@ def stack_update(*, actor: Actor, stack: Stack, body: object) -> Stack:
         if "access" in payload:
             access = validate_access(payload["access"])
             if access is None:
-                raise InvalidInput("access must be one of private, internal, public", field="access")
+                raise InvalidInput(
+                    "access must be one of private, internal, public", field="access"
+                )
             stack.access = access
             fields.append("access")
         if "head" in payload:
@@ -466,9 +531,13 @@ def stack_update(*, actor: Actor, stack: Stack, body: object) -> Stack:
         if "retention" in payload:
             retention = payload["retention"]
             if retention is not None and (
-                not isinstance(retention, int) or isinstance(retention, bool) or retention < 1
+                not isinstance(retention, int)
+                or isinstance(retention, bool)
+                or retention < 1
             ):
-                raise InvalidInput("retention must be a positive integer or null", field="retention")
+                raise InvalidInput(
+                    "retention must be a positive integer or null", field="retention"
+                )
             stack.retention = retention
             fields.append("retention")
         if fields:

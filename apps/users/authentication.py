@@ -37,7 +37,9 @@ def authenticate_token(secret: str, *, address: str | None = None) -> ApiToken:
 
     stale = token.last_used_at is None or now - token.last_used_at > LAST_USED_PRECISION
     if stale or token.last_used_ip != address:
-        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now, last_used_ip=address)
+        ApiToken.objects.filter(pk=token.pk).update(
+            last_used_at=now, last_used_ip=address
+        )
         token.last_used_at, token.last_used_ip = now, address
     return token
 
@@ -54,7 +56,9 @@ class TokenAuthentication(authentication.BaseAuthentication):
             return None
         secret = secret.strip()
         if not secret:
-            raise exceptions.AuthenticationFailed("the Authorization header has no token")
+            raise exceptions.AuthenticationFailed(
+                "the Authorization header has no token"
+            )
 
         token = authenticate_token(secret, address=client_address(request))
         return token.user, token

@@ -43,7 +43,11 @@ class Team(models.Model):
 
     name = models.CharField(max_length=40, unique=True, validators=[_validate_name])
     personal_for = models.OneToOneField(
-        User, null=True, blank=True, on_delete=models.CASCADE, related_name="personal_team"
+        User,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="personal_team",
     )
     default_access = models.CharField(
         max_length=16, choices=Access.choices, default=Access.PRIVATE
@@ -84,7 +88,9 @@ class ApiToken(models.Model):
     name = models.CharField(max_length=100)
     prefix = models.CharField(max_length=12)
     digest = models.CharField(max_length=64, unique=True)
-    scope = models.CharField(max_length=8, choices=TokenScope.choices, default=TokenScope.WRITE)
+    scope = models.CharField(
+        max_length=8, choices=TokenScope.choices, default=TokenScope.WRITE
+    )
     team = models.ForeignKey(
         Team, null=True, blank=True, on_delete=models.CASCADE, related_name="tokens"
     )
@@ -112,7 +118,9 @@ class SignInLink(models.Model):
     replaces it.
     """
 
-    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="sign_in_links")
+    user = models.ForeignKey(
+        User, on_delete=models.CASCADE, related_name="sign_in_links"
+    )
     digest = models.CharField(max_length=64, unique=True)
     created_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField()

@@ -34,8 +34,13 @@ def team_get_for_write(actor: Actor, name: str) -> Team:
 def teams_for_actor(actor: Actor) -> list[tuple[Team, str]]:
     if actor.user is None:
         return []
-    memberships = Membership.objects.filter(team_id__in=actor.team_ids(), user=actor.user)
-    return [(m.team, m.role) for m in memberships.select_related("team").order_by("team__name")]
+    memberships = Membership.objects.filter(
+        team_id__in=actor.team_ids(), user=actor.user
+    )
+    return [
+        (m.team, m.role)
+        for m in memberships.select_related("team").order_by("team__name")
+    ]
 
 
 def tokens_for_user(user: User) -> list[ApiToken]:

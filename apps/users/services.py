@@ -29,12 +29,15 @@ def user_create(
 ) -> User:
     """Create a user with a personal team of the same name, owned by them."""
     validate_team_name(username, field="username")
-    if User.objects.filter(username=username).exists() or Team.objects.filter(
-        name=username
-    ).exists():
+    if (
+        User.objects.filter(username=username).exists()
+        or Team.objects.filter(name=username).exists()
+    ):
         raise InvalidInput(f"username {username!r} is taken", field="username")
 
-    user = User(username=username, email=email, is_staff=is_staff, is_superuser=is_staff)
+    user = User(
+        username=username, email=email, is_staff=is_staff, is_superuser=is_staff
+    )
     if password:
         user.set_password(password)
     else:

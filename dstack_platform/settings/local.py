@@ -9,7 +9,9 @@ from dstack_platform.settings.base import *  # noqa: F403
 from dstack_platform.settings.base import DATA_DIR
 
 SECRET_KEY = config.secret_key(required=False, fallback_file=DATA_DIR / "secret_key")
-DATABASES = {"default": config.database(required=False, sqlite_path=DATA_DIR / "db.sqlite3")}
+DATABASES = {
+    "default": config.database(required=False, sqlite_path=DATA_DIR / "db.sqlite3")
+}
 STORAGE = config.storage(required=False, default_root=DATA_DIR / "blobs")
 REDIS_URL = config.redis_url(required=False)
 

@@ -13,7 +13,9 @@ from dstack_platform.settings.base import PUBLIC_URL
 SECRET_KEY = config.secret_key(required=True)
 DATABASES = {"default": config.database(required=True)}
 if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
-    raise ImproperlyConfigured("DSTACK_DATABASE_URL must point to PostgreSQL in production")
+    raise ImproperlyConfigured(
+        "DSTACK_DATABASE_URL must point to PostgreSQL in production"
+    )
 STORAGE = config.storage(required=True)
 REDIS_URL = config.redis_url(required=True)
 
@@ -24,7 +26,12 @@ CHANNEL_LAYERS = {
         "CONFIG": {"hosts": [REDIS_URL]},
     }
 }
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+    }
+}
 SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 
 ALLOWED_HOSTS = config.env.list("DSTACK_ALLOWED_HOSTS", default=[]) or ["*"]

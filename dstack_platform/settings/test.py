@@ -13,7 +13,9 @@ from dstack_platform.settings.base import *  # noqa: F403
 _scratch = Path(tempfile.mkdtemp(prefix="dstack-test-"))
 
 SECRET_KEY = "test-secret-key-that-is-long-enough-for-the-check"
-DATABASES = {"default": config.database(required=False, sqlite_path=_scratch / "db.sqlite3")}
+DATABASES = {
+    "default": config.database(required=False, sqlite_path=_scratch / "db.sqlite3")
+}
 STORAGE = config.storage(required=False, default_root=_scratch / "blobs")
 REDIS_URL = config.redis_url(required=False)
 

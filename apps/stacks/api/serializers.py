@@ -27,13 +27,17 @@ def attachment_data(attachment: Attachment) -> dict[str, Any]:
     }
 
 
-def revision_data(revision: Revision, attachments: list[Attachment] | None = None) -> dict[str, Any]:
+def revision_data(
+    revision: Revision, attachments: list[Attachment] | None = None
+) -> dict[str, Any]:
     data: dict[str, Any] = {
         "number": revision.number,
         "message": revision.message,
         "author": revision.author.username if revision.author else None,
         "created_at": revision.created_at.isoformat(),
-        "committed_at": revision.committed_at.isoformat() if revision.committed_at else None,
+        "committed_at": revision.committed_at.isoformat()
+        if revision.committed_at
+        else None,
         "client": revision.client,
         "attachment_count": revision.attachment_count,
         "size": revision.size,
@@ -57,7 +61,9 @@ def stack_summary(stack: Stack) -> dict[str, Any]:
     }
 
 
-def stack_data(stack: Stack, head_attachments: list[Attachment] | None) -> dict[str, Any]:
+def stack_data(
+    stack: Stack, head_attachments: list[Attachment] | None
+) -> dict[str, Any]:
     return {
         "path": stack.path,
         "team": stack.team.name,

@@ -14,11 +14,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.artifacts import services as artifacts
+from apps.artifacts import tables
 from apps.artifacts.models import Upload, UploadState
 from apps.core.api import ApiView, actor_of, paginate, positive_int
 from apps.core.errors import InvalidInput, NotFound, PayloadTooLarge
 from apps.core.names import validate_stack_path
-from apps.artifacts import tables
 from apps.stacks import selectors, services
 from apps.stacks.api.serializers import (
     attachment_data,
@@ -58,9 +58,13 @@ class StackListView(ApiView):
     def get(self, request: Request, team: str) -> Response:
         actor = actor_of(request)
         team_obj = team_get(team)
-        stacks = selectors.stacks_for_read(actor, team_obj, query=request.query_params.get("q", ""))
+        stacks = selectors.stacks_for_read(
+            actor, team_obj, query=request.query_params.get("q", "")
+        )
         stacks = stacks.annotate(
-            revision_count=Count("revisions", filter=Q(revisions__state=RevisionState.COMMITTED))
+            revision_count=Count(
+                "revisions", filter=Q(revisions__state=RevisionState.COMMITTED)
+            )
         ).select_related("team")
         page = paginate(request, stacks, lambda stack: stack)
         if not page["results"] and not actor.role_in(team_obj) and page["count"] == 0:
@@ -94,18 +98,24 @@ class StackView(ApiView):
     @extend_schema(responses=OBJECT, summary="Read a stack with its head revision")
     def get(self, request: Request, team: str, path: str) -> Response:
         stack = selectors.stack_get_for_read(actor_of(request), team, _path(path))
-        attachments = list(selectors.attachments_for_read(stack.head)) if stack.head else None
+        attachments = (
+            list(selectors.attachments_for_read(stack.head)) if stack.head else None
+        )
         if stack.head is not None:
             stack.head.author  # noqa: B018 - one query, not one per use
         return Response(stack_data(stack, attachments))
 
-    @extend_schema(request=OBJECT, responses=OBJECT, summary="Change access, head or retention")
+    @extend_schema(
+        request=OBJECT, responses=OBJECT, summary="Change access, head or retention"
+    )
     def patch(self, request: Request, team: str, path: str) -> Response:
         actor = actor_of(request)
         stack = selectors.stack_get_for_write(actor, team, _path(path))
         stack = services.stack_update(actor=actor, stack=stack, body=request.data)
         stack = selectors.stack_get_for_read(actor, team, stack.path)
-        attachments = list(selectors.attachments_for_read(stack.head)) if stack.head else None
+        attachments = (
+            list(selectors.attachments_for_read(stack.head)) if stack.head else None
+        )
         return Response(stack_data(stack, attachments))
 
     @extend_schema(responses={204: None}, summary="Delete a stack")
@@ -120,7 +130,9 @@ class RevisionListView(ApiView):
     @extend_schema(responses=OBJECT, summary="List a stack's revisions")
     def get(self, request: Request, team: str, path: str) -> Response:
         stack = selectors.stack_get_for_read(actor_of(request), team, _path(path))
-        return Response(paginate(request, selectors.revisions_for_read(stack), revision_data))
+        return Response(
+            paginate(request, selectors.revisions_for_read(stack), revision_data)
+        )
 
     @extend_schema(request=OBJECT, responses={201: OBJECT}, summary="Open a push")
     def post(self, request: Request, team: str, path: str) -> Response:
@@ -133,7 +145,9 @@ class RevisionListView(ApiView):
         if existing is not None:
             selectors.stack_get_for_write(actor, team, path)
 
-        opened = services.revision_open(actor=actor, team=team_obj, path=path, body=request.data)
+        opened = services.revision_open(
+            actor=actor, team=team_obj, path=path, body=request.data
+        )
         revision = opened.revision
         commit_url = (
             f"{settings.PUBLIC_URL}/api/teams/{team}/stacks/{path}"
@@ -155,7 +169,9 @@ class RevisionView(ApiView):
     def get(self, request: Request, team: str, path: str, number: int) -> Response:
         stack = selectors.stack_get_for_read(actor_of(request), team, _path(path))
         revision = selectors.revision_get_for_read(stack, number)
-        return Response(revision_data(revision, list(selectors.attachments_for_read(revision))))
+        return Response(
+            revision_data(revision, list(selectors.attachments_for_read(revision)))
+        )
 
     @extend_schema(responses={204: None}, summary="Delete a revision")
     def delete(self, request: Request, team: str, path: str, number: int) -> Response:
@@ -171,13 +187,21 @@ class CommitView(ApiView):
     def post(self, request: Request, team: str, path: str, number: int) -> Response:
         actor = actor_of(request)
         stack = selectors.stack_get_for_write(actor, team, _path(path))
-        revision = services.revision_commit(actor=actor, stack=stack, number=number, body=request.data)
+        revision = services.revision_commit(
+            actor=actor, stack=stack, number=number, body=request.data
+        )
         return Response(
-            {"number": revision.number, "state": revision.state, "url": stack_page_url(stack)}
+            {
+                "number": revision.number,
+                "state": revision.state,
+                "url": stack_page_url(stack),
+            }
         )
 
 
-def _attachment(request: Request, team: str, path: str, number: int, index: int) -> Attachment:
+def _attachment(
+    request: Request, team: str, path: str, number: int, index: int
+) -> Attachment:
     stack = selectors.stack_get_for_read(actor_of(request), team, _path(path))
     revision = selectors.revision_get_for_read(stack, number)
     return selectors.attachment_get_for_read(revision, index)
@@ -198,7 +222,9 @@ def _download_url(attachment: Attachment, fmt: str | None) -> str:
     filename = attachment.filename or None
     media_type = attachment.media_type
     if fmt == "csv":
-        stem = (attachment.filename.rsplit(".", 1)[0] if attachment.filename else "") or "table"
+        stem = (
+            attachment.filename.rsplit(".", 1)[0] if attachment.filename else ""
+        ) or "table"
         filename, media_type = f"{stem}.csv", "text/csv"
     return artifacts.download_url(
         blob=attachment.blob,
@@ -211,7 +237,9 @@ def _download_url(attachment: Attachment, fmt: str | None) -> str:
 
 class AttachmentView(ApiView):
     @extend_schema(responses=OBJECT, summary="Read an attachment with a download URL")
-    def get(self, request: Request, team: str, path: str, number: int, index: int) -> Response:
+    def get(
+        self, request: Request, team: str, path: str, number: int, index: int
+    ) -> Response:
         attachment = _attachment(request, team, path, number, index)
         data = attachment_data(attachment)
         data["download_url"] = _download_url(attachment, _format(request, attachment))
@@ -220,26 +248,41 @@ class AttachmentView(ApiView):
 
 class AttachmentDownloadView(ApiView):
     @extend_schema(responses={302: None}, summary="Redirect to an attachment's bytes")
-    def get(self, request: Request, team: str, path: str, number: int, index: int) -> Any:
+    def get(
+        self, request: Request, team: str, path: str, number: int, index: int
+    ) -> Any:
         attachment = _attachment(request, team, path, number, index)
-        return HttpResponseRedirect(_download_url(attachment, _format(request, attachment)))
+        return HttpResponseRedirect(
+            _download_url(attachment, _format(request, attachment))
+        )
 
 
 class AttachmentTableView(ApiView):
     @extend_schema(responses=OBJECT, summary="Read a page of a table attachment")
-    def get(self, request: Request, team: str, path: str, number: int, index: int) -> Response:
+    def get(
+        self, request: Request, team: str, path: str, number: int, index: int
+    ) -> Response:
         attachment = _attachment(request, team, path, number, index)
         if not tables.is_table(attachment.media_type):
             raise InvalidInput("this attachment is not a table", field="attachment")
         page = positive_int(request.query_params.get("page"), field="page", default=1)
         size = positive_int(
-            request.query_params.get("page_size"), field="page_size", default=50, maximum=1000
+            request.query_params.get("page_size"),
+            field="page_size",
+            default=50,
+            maximum=1000,
         )
-        return Response(tables.table_page(attachment.blob, attachment.media_type, page=page, page_size=size))
+        return Response(
+            tables.table_page(
+                attachment.blob, attachment.media_type, page=page, page_size=size
+            )
+        )
 
 
 class UploadView(ApiView):
-    @extend_schema(responses=OBJECT, summary="Read an upload again, with fresh part URLs")
+    @extend_schema(
+        responses=OBJECT, summary="Read an upload again, with fresh part URLs"
+    )
     def get(self, request: Request, team: str, upload_id: str) -> Response:
         actor = actor_of(request)
         team_obj = team_get_for_write(actor, team)

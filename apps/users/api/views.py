@@ -54,9 +54,13 @@ class TokenListView(ApiView):
     def get(self, request: Request) -> Response:
         actor = self.require_user()
         assert actor.user is not None
-        return Response({"results": [token_data(t) for t in selectors.tokens_for_user(actor.user)]})
+        return Response(
+            {"results": [token_data(t) for t in selectors.tokens_for_user(actor.user)]}
+        )
 
-    @extend_schema(request=OBJECT, responses={201: OBJECT}, summary="Create an API token")
+    @extend_schema(
+        request=OBJECT, responses={201: OBJECT}, summary="Create an API token"
+    )
     def post(self, request: Request) -> Response:
         actor = self.require_user()
         assert actor.user is not None
@@ -73,7 +77,10 @@ class TokenListView(ApiView):
         if body.get("expires_at") is not None:
             expires_at = parse_datetime(str(body["expires_at"]))
             if expires_at is None or expires_at.tzinfo is None:
-                raise InvalidInput("expires_at must be an ISO 8601 time with a zone", field="expires_at")
+                raise InvalidInput(
+                    "expires_at must be an ISO 8601 time with a zone",
+                    field="expires_at",
+                )
         token, secret = services.token_create(
             user=actor.user,
             name=body.get("name") if isinstance(body.get("name"), str) else "",
