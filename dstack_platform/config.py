@@ -161,7 +161,8 @@ def storage(*, required: bool, default_root: Path | None = None) -> StorageConfi
     if raw is not None:
         parts = urlsplit(raw)
         if parts.scheme == "file":
-            if not parts.path.startswith("/"):
+            # file://data/blobs would name the folder /blobs on host "data".
+            if parts.netloc not in {"", "localhost"} or not parts.path.startswith("/"):
                 raise ImproperlyConfigured(
                     "DSTACK_STORAGE_URL must be file:///absolute/path"
                 )
