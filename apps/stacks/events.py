@@ -74,7 +74,7 @@ def _send(group: str, message: dict[str, Any]) -> None:
 def revision_committed(stack: Stack, revision: Revision) -> None:
     """Tell the stack's watchers that `revision` was committed.
 
-    Called from `transaction.on_commit`, so a watcher that reloads sees it.
+    Called from `transaction.on_commit`, so a watcher that reloads finds it.
     Failures are logged, never raised.
     """
     message = {"type": REVISION_COMMITTED, "number": revision.number}

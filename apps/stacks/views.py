@@ -160,8 +160,8 @@ def team_stacks(request: HttpRequest, team: str) -> HttpResponse:
     stacks_page = paginator.get_page(request.GET.get("page"))
     is_member = actor.role_in(team_obj) is not None
     if not is_member and paginator.count == 0:
-        # Nothing to show in a team the viewer does not belong to: the same
-        # answer as for a team that does not exist, unless a search hid it.
+        # Nothing to show in a team the viewer does not belong to: respond as
+        # for a team that does not exist, unless a search hid the stacks.
         if not query or not selectors.stacks_for_read(actor, team_obj).exists():
             raise NotFound(f"team {team!r} not found")
 

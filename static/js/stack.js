@@ -68,16 +68,16 @@
     return Object.assign({}, attachment, { positions: positions });
   });
 
-  function closest(wanted, fixed) {
-    // The attachment that agrees with `wanted` on the most controls, among
+  function closest(requested, fixed) {
+    // The attachment that agrees with `requested` on the most controls, among
     // those that agree on control `fixed` (if given); the first one wins ties.
     let best = null;
     let bestScore = -1;
     attachments.forEach(function (attachment) {
-      if (fixed !== undefined && attachment.positions[fixed] !== wanted[fixed]) return;
+      if (fixed !== undefined && attachment.positions[fixed] !== requested[fixed]) return;
       let score = 0;
       attachment.positions.forEach(function (position, i) {
-        if (wanted[i] !== null && position === wanted[i]) score += 1;
+        if (requested[i] !== null && position === requested[i]) score += 1;
       });
       if (score > bestScore) {
         best = attachment;
@@ -486,11 +486,11 @@
   if (data.revision === null || attachments.length === 0) return;
 
   const query = new URLSearchParams(window.location.search);
-  const wanted = controls.map(function (control) {
+  const requested = controls.map(function (control) {
     return positionFromQuery(control, query.get(control.name));
   });
-  const anyWanted = wanted.some(function (position) { return position !== null; });
-  let selected = anyWanted ? closest(wanted) : attachments[0];
+  const anyRequested = requested.some(function (position) { return position !== null; });
+  let selected = anyRequested ? closest(requested) : attachments[0];
   select(selected);
 
   function onChange(event) {
@@ -498,9 +498,9 @@
     if (i < 0) return;
     const position = positionFromElement(i, event);
     if (position === null || position === undefined) return;
-    const wantedNow = selected.positions.slice();
-    wantedNow[i] = position;
-    const match = closest(wantedNow, i);
+    const requestedNow = selected.positions.slice();
+    requestedNow[i] = position;
+    const match = closest(requestedNow, i);
     // A slider fires both input and change: the second finds the same match.
     if (match === null || match === selected) return;
     selected = match;

@@ -78,8 +78,8 @@ def chromium(asgi_server: Server) -> Iterator[Any]:
     started, and Django then refuses database calls on that thread. The test
     itself is sync code, so the check is switched off while Playwright runs.
     Database connections opened meanwhile belong to Playwright's context, so
-    they are closed before it stops; left open, they would keep the test
-    database from being dropped.
+    they are closed before it stops. Left open, they would keep pytest-django
+    from dropping the test database.
     """
     from playwright.sync_api import sync_playwright
 

@@ -1,4 +1,4 @@
-"""The stack pages: who sees what, what they show, and what they cost in queries."""
+"""The stack pages: access by role, their content, and their query counts."""
 
 from __future__ import annotations
 
@@ -384,7 +384,7 @@ def big_stack(team: Team, owner: User, *, revisions: int, attachments: int) -> S
     return stack
 
 
-def test_stack_page_query_count_is_fixed_for_big_stacks(
+def test_big_stack_page_query_count(
     owner: User, acme: Team, django_assert_num_queries: Any
 ) -> None:
     small = big_stack(acme, owner, revisions=1, attachments=1)
