@@ -7,8 +7,15 @@ from apps.users.actors import Actor
 from apps.users.models import ApiToken, Membership, Team, User
 
 
+def _team_named(name: str) -> Team | None:
+    # No team name contains NUL, and PostgreSQL rejects a query that does.
+    if "\x00" in name:
+        return None
+    return Team.objects.filter(name=name).first()
+
+
 def team_get(name: str) -> Team:
-    team = Team.objects.filter(name=name).first()
+    team = _team_named(name)
     if team is None:
         raise NotFound(f"team {name!r} not found", field="team")
     return team
@@ -16,7 +23,7 @@ def team_get(name: str) -> Team:
 
 def team_get_for_member(actor: Actor, name: str) -> Team:
     """Return the team if the actor is a member of it; 404 otherwise."""
-    team = Team.objects.filter(name=name).first()
+    team = _team_named(name)
     if team is None or actor.role_in(team) is None:
         raise NotFound(f"team {name!r} not found", field="team")
     return team

@@ -62,6 +62,8 @@ def token_create(
     name = (name or "").strip()
     if not name or len(name) > 100:
         raise InvalidInput("name must be 1 to 100 characters", field="name")
+    if "\x00" in name:
+        raise InvalidInput("name must not contain NUL bytes", field="name")
     if scope not in TokenScope.values:
         raise InvalidInput("scope must be read or write", field="scope")
     if expires_at is not None and expires_at <= timezone.now():

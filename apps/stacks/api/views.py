@@ -58,9 +58,10 @@ class StackListView(ApiView):
     def get(self, request: Request, team: str) -> Response:
         actor = actor_of(request)
         team_obj = team_get(team)
-        stacks = selectors.stacks_for_read(
-            actor, team_obj, query=request.query_params.get("q", "")
-        )
+        query = request.query_params.get("q", "")
+        if "\x00" in query:
+            raise InvalidInput("q must not contain NUL bytes", field="q")
+        stacks = selectors.stacks_for_read(actor, team_obj, query=query)
         stacks = stacks.annotate(
             revision_count=Count(
                 "revisions", filter=Q(revisions__state=RevisionState.COMMITTED)
@@ -218,7 +219,24 @@ def _format(request: Request, attachment: Attachment) -> str | None:
     return fmt
 
 
-def _download_url(attachment: Attachment, fmt: str | None) -> str:
+def _through_server(request: Request) -> bool:
+    """Tell whether the caller wants the bytes from this server's origin.
+
+    Pages read JSON and text attachments with `fetch()`, which a presigned
+    URL on the store's origin would only allow with a CORS rule on the
+    bucket; `?through=server` streams them from here instead.
+    """
+    value = request.query_params.get("through")
+    if value is None:
+        return False
+    if value != "server":
+        raise InvalidInput("through must be server", field="through")
+    return True
+
+
+def _download_url(
+    attachment: Attachment, fmt: str | None, *, through_server: bool = False
+) -> str:
     filename = attachment.filename or None
     media_type = attachment.media_type
     if fmt == "csv":
@@ -232,6 +250,7 @@ def _download_url(attachment: Attachment, fmt: str | None) -> str:
         media_type=media_type,
         fmt=fmt,
         source_media_type=attachment.media_type,
+        through_server=through_server,
     )
 
 
@@ -242,7 +261,11 @@ class AttachmentView(ApiView):
     ) -> Response:
         attachment = _attachment(request, team, path, number, index)
         data = attachment_data(attachment)
-        data["download_url"] = _download_url(attachment, _format(request, attachment))
+        data["download_url"] = _download_url(
+            attachment,
+            _format(request, attachment),
+            through_server=_through_server(request),
+        )
         return Response(data)
 
 
@@ -253,7 +276,11 @@ class AttachmentDownloadView(ApiView):
     ) -> Any:
         attachment = _attachment(request, team, path, number, index)
         return HttpResponseRedirect(
-            _download_url(attachment, _format(request, attachment))
+            _download_url(
+                attachment,
+                _format(request, attachment),
+                through_server=_through_server(request),
+            )
         )
 
 
