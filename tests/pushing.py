@@ -107,12 +107,12 @@ def transfer_put(url: str, data: bytes) -> Transfer:
     return Transfer(answer.status_code, _lowercase(answer.headers), answer.content)
 
 
-def transfer_get(url: str) -> Transfer:
+def transfer_get(url: str, headers: dict[str, str] | None = None) -> Transfer:
     path = local_path(url)
     if path is not None:
-        response = _anonymous.get(path)
+        response = _anonymous.get(path, headers=headers)
         return Transfer(response.status_code, _lowercase(response.headers), response_bytes(response))
-    answer = _store.get(url)
+    answer = _store.get(url, headers=headers)
     return Transfer(answer.status_code, _lowercase(answer.headers), answer.content)
 
 

@@ -308,18 +308,20 @@ def download_url(
     media_type: str,
     fmt: str | None = None,
     source_media_type: str | None = None,
+    through_server: bool = False,
 ) -> str:
     """Return a short-lived URL to read a blob: presigned, or through this server.
 
     `fmt="csv"` converts a table on the way, which only this server can do;
-    `source_media_type` is then the stored table's type.
+    `source_media_type` is then the stored table's type. `through_server`
+    streams from this server even where the store could be read directly.
     """
     if blob.state == BlobState.CORRUPT:
         raise Conflict(
             "the stored bytes failed their checksum: push the object again",
             code="corrupt",
         )
-    if fmt is None:
+    if fmt is None and not through_server:
         url = get_storage().download_url(
             blob.key, filename=filename, media_type=media_type
         )

@@ -284,7 +284,7 @@
   async function renderPlotly(attachment, current) {
     const [figure] = await Promise.all([
       cached("json:" + attachment.index, function () {
-        return fetchChecked(attachmentUrl(attachment, "/download"), "json");
+        return fetchChecked(attachmentUrl(attachment, "/download?through=server"), "json");
       }),
       loadScript(data.plotly_js),
     ]);
@@ -304,7 +304,7 @@
 
   async function renderBokeh(attachment, current) {
     const item = await cached("json:" + attachment.index, function () {
-      return fetchChecked(attachmentUrl(attachment, "/download"), "json");
+      return fetchChecked(attachmentUrl(attachment, "/download?through=server"), "json");
     });
     for (const src of data.bokeh_js) await loadScript(src);
     if (current !== generation) return;
@@ -374,7 +374,7 @@
   async function renderText(attachment, current) {
     if (attachment.size > TEXT_LIMIT) return renderFile(attachment);
     let text = await cached("text:" + attachment.index, function () {
-      return fetchChecked(attachmentUrl(attachment, "/download"), "text");
+      return fetchChecked(attachmentUrl(attachment, "/download?through=server"), "text");
     });
     if (current !== generation) return;
     if (attachment.media_type === "application/json") {

@@ -77,6 +77,43 @@ def test_a_download_through_the_server_is_sandboxed(filesystem_storage, owner_ap
     assert fetched.headers["x-content-type-options"] == "nosniff"
 
 
+def test_through_server_keeps_the_bytes_on_this_origin(s3_storage, owner_api, settings):
+    push(owner_api, "acme", STACK, Obj(b'{"data": []}', {}, "application/json"))
+
+    direct = owner_api.get(ATTACHMENT).json()["download_url"]
+    proxied = owner_api.get(ATTACHMENT + "?through=server").json()["download_url"]
+    redirect = owner_api.get(ATTACHMENT + "/download?through=server")
+
+    assert not direct.startswith(settings.PUBLIC_URL)
+    assert proxied.startswith(settings.PUBLIC_URL + "/api/transfers/blobs/")
+    assert redirect["Location"].startswith(settings.PUBLIC_URL + "/api/transfers/")
+    assert transfer_get(proxied).body == b'{"data": []}'
+
+
+def test_it_rejects_an_unknown_through_value(owner_api):
+    push(owner_api, "acme", STACK, Obj(b"x", {}, "text/plain"))
+
+    response = owner_api.get(ATTACHMENT + "?through=store")
+
+    assert response.status_code == 400
+    assert response.json()["error"]["field"] == "through"
+
+
+def test_a_range_request_gets_part_of_the_bytes(filesystem_storage, owner_api):
+    push(owner_api, "acme", STACK, Obj(b"0123456789", {}, "text/plain"))
+    url = owner_api.get(ATTACHMENT).json()["download_url"]
+
+    middle = transfer_get(url, headers={"Range": "bytes=2-5"})
+    suffix = transfer_get(url, headers={"Range": "bytes=-3"})
+    beyond = transfer_get(url, headers={"Range": "bytes=20-"})
+
+    assert middle.status == 206
+    assert middle.body == b"2345"
+    assert middle.headers["content-range"] == "bytes 2-5/10"
+    assert suffix.body == b"789"
+    assert beyond.status == 416
+
+
 def parquet_bytes(frame: pandas.DataFrame) -> bytes:
     buffer = io.BytesIO()
     frame.to_parquet(buffer, engine="pyarrow")
@@ -97,7 +134,12 @@ def sales() -> pandas.DataFrame:
 @pytest.mark.usefixtures("any_storage")
 class TestTables:
     def test_it_previews_a_parquet_table(self, owner_api, sales):
-        push(owner_api, "acme", STACK, Obj(parquet_bytes(sales), {}, PARQUET, "sales.parquet"))
+        push(
+            owner_api,
+            "acme",
+            STACK,
+            Obj(parquet_bytes(sales), {}, PARQUET, "sales.parquet"),
+        )
 
         response = owner_api.get(ATTACHMENT + "/table?page=2&page_size=2")
 
@@ -117,7 +159,12 @@ class TestTables:
         assert table["count"] == 5
 
     def test_it_exports_parquet_as_csv(self, owner_api, sales):
-        push(owner_api, "acme", STACK, Obj(parquet_bytes(sales), {}, PARQUET, "sales.parquet"))
+        push(
+            owner_api,
+            "acme",
+            STACK,
+            Obj(parquet_bytes(sales), {}, PARQUET, "sales.parquet"),
+        )
 
         response = owner_api.get(ATTACHMENT + "/download?format=csv")
         fetched = transfer_get(response["Location"])
@@ -125,14 +172,18 @@ class TestTables:
         assert response.status_code == 302
         assert fetched.status == 200
         assert fetched.headers["content-type"].startswith("text/csv")
-        assert disposition_filename(fetched.headers["content-disposition"]) == "sales.csv"
+        assert (
+            disposition_filename(fetched.headers["content-disposition"]) == "sales.csv"
+        )
         assert fetched.body.decode() == sales.to_csv(index=False)
 
     def test_it_keeps_a_named_index_in_the_csv(self, owner_api, sales):
         indexed = sales.set_index("region")
         push(owner_api, "acme", STACK, Obj(parquet_bytes(indexed), {}, PARQUET))
 
-        fetched = transfer_get(owner_api.get(ATTACHMENT + "/download?format=csv")["Location"])
+        fetched = transfer_get(
+            owner_api.get(ATTACHMENT + "/download?format=csv")["Location"]
+        )
 
         assert fetched.body.decode() == indexed.to_csv()
         table = owner_api.get(ATTACHMENT + "/table").json()
