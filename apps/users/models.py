@@ -52,6 +52,9 @@ class Team(models.Model):
     default_access = models.CharField(
         max_length=16, choices=Access.choices, default=Access.PRIVATE
     )
+    # Bytes of blobs the team may keep; null means no limit. Pushes that would
+    # go over it are rejected.
+    storage_quota = models.BigIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     def __str__(self) -> str:
@@ -125,3 +128,105 @@ class SignInLink(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField()
     used_at = models.DateTimeField(null=True, blank=True)
+
+
+class Invitation(models.Model):
+    """An emailed link that adds its acceptor to a team, or to a share.
+
+    With `share` unset, accepting joins `team` with `role`. With `share` set,
+    the invitation was sent for a share to an email address that had no
+    account: accepting gives the share to the acceptor, without joining the
+    team, and `role` is empty. Only the sha256 of the link's secret is
+    stored, as for API tokens. A link works once, until `expires_at`, and
+    not after `revoked_at`.
+    """
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField()
+    role = models.CharField(max_length=16, choices=Role.choices, blank=True)
+    share = models.ForeignKey(
+        "Share",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="invitations",
+    )
+    digest = models.CharField(max_length=64, unique=True)
+    invited_by = models.ForeignKey(
+        User, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["team", "-created_at"], name="invitation_listing"),
+        ]
+
+    def is_pending(self, now: timezone.datetime | None = None) -> bool:
+        now = now or timezone.now()
+        return (
+            self.accepted_at is None
+            and self.revoked_at is None
+            and self.expires_at > now
+        )
+
+
+class ShareRole(models.TextChoices):
+    VIEWER = "viewer"
+    EDITOR = "editor"
+
+
+class Share(models.Model):
+    """Access to one object of a team for one person outside its roles.
+
+    The target is named by type and id (`"stack"`, a stack's pk) so that
+    reports, models and jobs can be shared the same way; the app that owns a
+    target deletes its shares with it. A share to an email address without
+    an account keeps the address in `email` and no user until its
+    invitation is accepted.
+    """
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="shares")
+    target_type = models.CharField(max_length=32)
+    target_id = models.BigIntegerField()
+    user = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.CASCADE, related_name="shares"
+    )
+    email = models.EmailField(blank=True, default="")
+    role = models.CharField(max_length=16, choices=ShareRole.choices)
+    created_by = models.ForeignKey(
+        User, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["target_type", "target_id", "user"],
+                condition=models.Q(user__isnull=False),
+                name="share_unique_user",
+            ),
+            models.UniqueConstraint(
+                fields=["target_type", "target_id", "email"],
+                condition=models.Q(user__isnull=True),
+                name="share_unique_email",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(user__isnull=False) | ~models.Q(email=""),
+                name="share_has_recipient",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["team", "target_type", "target_id"], name="share_target"
+            ),
+            # The "shared with me" page and the stack selectors look a user's
+            # shares up by type.
+            models.Index(fields=["user", "target_type"], name="share_recipient"),
+        ]
