@@ -8,6 +8,7 @@ a missing one, which is how the production settings fail closed.
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -217,3 +218,95 @@ def redis_url(*, required: bool) -> str | None:
             f"DSTACK_REDIS_URL must be a redis:// URL, not {raw!r}"
         )
     return raw
+
+
+def choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = text(name, default)
+    assert value is not None
+    if value not in choices:
+        raise ImproperlyConfigured(
+            f"{name} must be one of {', '.join(choices)}, not {value!r}"
+        )
+    return value
+
+
+SIGNUP_MODES = ("open", "invite", "closed")
+
+
+def signup_mode(default: str) -> str:
+    """Return `DSTACK_SIGNUP`: who may create an account with a password.
+
+    `open`: anyone who can reach the sign-up page. `invite`: only someone who
+    follows an invitation link. `closed`: nobody; staff create accounts.
+    Accounts from the OpenID Connect provider or the proxy's user header do
+    not depend on it, because that provider or proxy decides who gets in.
+    """
+    return choice("DSTACK_SIGNUP", default, SIGNUP_MODES)
+
+
+def networks(name: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    """Read a comma-separated list of addresses and CIDR blocks."""
+    raw = text(name, "")
+    assert raw is not None
+    result = []
+    for item in (part.strip() for part in raw.split(",")):
+        if not item:
+            continue
+        try:
+            result.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"{name} must list IP addresses or CIDR blocks, not {item!r}"
+            ) from None
+    return result
+
+
+def remote_user_header() -> str | None:
+    """Return the Django META key of `DSTACK_REMOTE_USER_HEADER`, or None.
+
+    `X-Forwarded-User` becomes `HTTP_X_FORWARDED_USER`, the name under which
+    Django keeps the request header.
+    """
+    raw = text("DSTACK_REMOTE_USER_HEADER")
+    if raw is None:
+        return None
+    if not all(c.isalnum() or c == "-" for c in raw):
+        raise ImproperlyConfigured(
+            f"DSTACK_REMOTE_USER_HEADER must be a header name such as "
+            f"X-Forwarded-User, not {raw!r}"
+        )
+    return "HTTP_" + raw.upper().replace("-", "_")
+
+
+@dataclass(frozen=True)
+class OidcConfig:
+    """An OpenID Connect provider to sign in with."""
+
+    provider_url: str
+    client_id: str
+    client_secret: str
+    name: str
+
+
+def oidc() -> OidcConfig | None:
+    """Read `DSTACK_OIDC_*`; None when `DSTACK_OIDC_PROVIDER_URL` is unset.
+
+    The provider URL is the issuer (its discovery document is at
+    `/.well-known/openid-configuration` under it) or the document's own URL.
+    """
+    url = text("DSTACK_OIDC_PROVIDER_URL")
+    if url is None:
+        return None
+    if urlsplit(url).scheme not in {"http", "https"}:
+        raise ImproperlyConfigured(
+            f"DSTACK_OIDC_PROVIDER_URL must be an http(s) URL, not {url!r}"
+        )
+    client_id = text("DSTACK_OIDC_CLIENT_ID", required=True)
+    client_secret = text("DSTACK_OIDC_CLIENT_SECRET", required=True)
+    assert client_id is not None and client_secret is not None
+    return OidcConfig(
+        provider_url=url.rstrip("/"),
+        client_id=client_id,
+        client_secret=client_secret,
+        name=text("DSTACK_OIDC_NAME", "single sign-on") or "single sign-on",
+    )

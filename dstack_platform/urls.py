@@ -12,5 +12,6 @@ urlpatterns = [
     # Site pages that are not team pages live under "/-/", a segment that no
     # team name can take, so the admin user may be called "admin".
     path("-/admin/", admin.site.urls),
+    path("", include("apps.users.account_urls")),
     path("", include("apps.stacks.urls")),
 ]

@@ -1,6 +1,5 @@
 """Page routes. Sub-pages of a stack follow `/-/`, which no stack path contains."""
 
-from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from apps.stacks import views
@@ -9,8 +8,6 @@ STACK = "<str:team>/<path:path>"
 REVISION = STACK + "/-/revisions/<int:number>"
 
 urlpatterns = [
-    path("accounts/login", auth_views.LoginView.as_view(), name="login"),
-    path("accounts/logout", auth_views.LogoutView.as_view(), name="logout"),
     path("", views.home, name="home"),
     path("", include("apps.users.urls")),
     path(

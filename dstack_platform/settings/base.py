@@ -7,6 +7,8 @@ layer. Everything is read through `dstack_platform.config`.
 
 from pathlib import Path
 
+from django.core.exceptions import ImproperlyConfigured
+
 from dstack_platform import config
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -31,6 +33,10 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "channels",
     "django_celery_beat",
+    "allauth",
+    "allauth.account",
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.openid_connect",
     "apps.core",
     "apps.users",
     "apps.artifacts",
@@ -44,6 +50,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "apps.users.remote.ProxyUserMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -66,6 +74,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "apps.users.context_processors.accounts",
             ],
         },
     },
@@ -164,3 +173,58 @@ LOGGING = {
         "dstack_platform": {"level": config.text("DSTACK_LOG_LEVEL", "INFO")},
     },
 }
+
+# Accounts: django-allauth for sign-up, sign-in, email verification and
+# password reset, and its OpenID Connect provider; apps/users/adapters.py
+# gives each new account its personal team.
+AUTHENTICATION_BACKENDS = [
+    "allauth.account.auth_backends.AuthenticationBackend",
+    "django.contrib.auth.backends.ModelBackend",
+    "apps.users.remote.ProxyUserBackend",
+]
+DSTACK_SIGNUP = config.signup_mode("open")
+ACCOUNT_ADAPTER = "apps.users.adapters.AccountAdapter"
+SOCIALACCOUNT_ADAPTER = "apps.users.adapters.SocialAccountAdapter"
+ACCOUNT_FORMS = {"login": "apps.users.forms.SignInForm"}
+ACCOUNT_LOGIN_METHODS = {"username", "email"}
+ACCOUNT_SIGNUP_FIELDS = ["username*", "email*", "password1*", "password2*"]
+ACCOUNT_UNIQUE_EMAIL = True
+ACCOUNT_EMAIL_VERIFICATION = "mandatory"
+ACCOUNT_EMAIL_SUBJECT_PREFIX = "[dstack] "
+ACCOUNT_PRESERVE_USERNAME_CASING = False
+ACCOUNT_USERNAME_MIN_LENGTH = 2
+ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
+ACCOUNT_LOGOUT_REDIRECT_URL = LOGOUT_REDIRECT_URL
+# The provider has checked the address already.
+SOCIALACCOUNT_EMAIL_VERIFICATION = "none"
+SOCIALACCOUNT_AUTO_SIGNUP = True
+SOCIALACCOUNT_LOGIN_ON_GET = False
+SOCIALACCOUNT_PROVIDERS: dict[str, dict[str, object]] = {}
+OIDC = config.oidc()
+if OIDC is not None:
+    SOCIALACCOUNT_PROVIDERS["openid_connect"] = {
+        "APPS": [
+            {
+                "provider_id": "sso",
+                "name": OIDC.name,
+                "client_id": OIDC.client_id,
+                "secret": OIDC.client_secret,
+                "settings": {"server_url": OIDC.provider_url},
+            }
+        ],
+        "OAUTH_PKCE_ENABLED": True,
+    }
+
+# A reverse proxy that authenticates people (LDAP, SAML, Kerberos) names the
+# user in this header; it is honoured only from DSTACK_TRUSTED_PROXIES.
+DSTACK_REMOTE_USER_HEADER = config.remote_user_header()
+DSTACK_TRUSTED_PROXIES = config.networks("DSTACK_TRUSTED_PROXIES")
+if DSTACK_REMOTE_USER_HEADER and not DSTACK_TRUSTED_PROXIES:
+    raise ImproperlyConfigured(
+        "DSTACK_REMOTE_USER_HEADER is set but DSTACK_TRUSTED_PROXIES is empty: "
+        "list the addresses of the proxies that may set the header"
+    )
+
+# `dstack login`: how long a device code lives and how often the CLI may poll.
+DEVICE_CODE_SECONDS = 600
+DEVICE_POLL_SECONDS = 5

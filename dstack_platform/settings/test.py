@@ -27,3 +27,7 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+# allauth counts requests per address in the process-wide cache, so each test
+# would inherit the counts of the tests before it. A test of a limit turns
+# them back on with the `settings` fixture.
+ACCOUNT_RATE_LIMITS = False

@@ -106,7 +106,7 @@ def signed_in(chromium: Any, asgi_server: Server) -> Any:
         contexts.append(context)
         page = context.new_page()
         page.goto(f"{asgi_server.url}/accounts/login")
-        page.fill("#id_username", user.username)
+        page.fill("#id_login", user.username)
         page.fill("#id_password", password or f"{user.username}-password-1")
         page.click("button[type=submit]")
         page.wait_for_url(f"{asgi_server.url}/{user.username}")

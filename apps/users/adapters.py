@@ -1,0 +1,179 @@
+"""django-allauth adapters: our user name rules, sign-up modes and personal teams.
+
+Every account, whether it signs up with a password or arrives from the OpenID
+Connect provider, gets a personal team named after it with the account as
+its owner, in the same transaction as the user row (as
+`services.user_create` does for accounts made in code).
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from typing import Any
+from urllib.parse import urlsplit
+
+from allauth.account.adapter import DefaultAccountAdapter
+from allauth.account.stages import EmailVerificationStage
+from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
+from django import forms
+from django.conf import settings
+from django.db import transaction
+from django.http import HttpRequest
+from django.utils import timezone
+
+from apps.core.errors import InvalidInput
+from apps.core.names import validate_team_name
+from apps.users.authentication import token_digest
+from apps.users.models import Invitation, Membership, Role, Team, User
+
+# `/invitations/<token>`: the link an invitation email carries. In invite
+# mode the sign-up form is open to whoever comes from a pending one.
+INVITATION_PATH = re.compile(r"^/invitations/(?P<token>[A-Za-z0-9_:.-]+)$")
+
+
+def username_check(username: str) -> str:
+    """Return `username` if it can name a new account and its personal team.
+
+    Raises InvalidInput (field `username`) for a name that breaks the team
+    name rules, is reserved, or is taken by a user or a team.
+    """
+    validate_team_name(username, field="username")
+    if (
+        User.objects.filter(username=username).exists()
+        or Team.objects.filter(name=username).exists()
+    ):
+        raise InvalidInput(f"username {username!r} is taken", field="username")
+    return username
+
+
+def personal_team_create(*, user: User) -> Team:
+    team = Team.objects.create(name=user.username, personal_for=user)
+    Membership.objects.create(team=team, user=user, role=Role.OWNER)
+    return team
+
+
+def username_suggest(*candidates: str | None) -> str:
+    """Return a free, valid user name made from the first usable candidate.
+
+    Characters outside the team name alphabet become `-`, so that
+    `Jane.Doe` suggests `jane-doe`; a taken or reserved name gets a numeric
+    suffix, and with no usable candidate the name is `user-` and digits.
+    """
+    for candidate in candidates:
+        if not candidate:
+            continue
+        base = re.sub(r"[^a-z0-9_-]+", "-", candidate.split("@")[0].lower())
+        base = base.strip("-_")[:34]
+        if len(base) < 2:
+            continue
+        for suffix in ["", *(f"-{n}" for n in range(2, 100))]:
+            try:
+                return username_check(base + suffix)
+            except InvalidInput:
+                continue
+    while True:
+        try:
+            return username_check(f"user-{secrets.randbelow(10**8):08d}")
+        except InvalidInput:
+            continue
+
+
+def invitation_token_is_pending(token: str) -> bool:
+    # The invitation keeps only the sha256 of its link's secret, as API
+    # tokens do.
+    now = timezone.now()
+    return Invitation.objects.filter(
+        digest=token_digest(token),
+        accepted_at=None,
+        revoked_at=None,
+        expires_at__gt=now,
+    ).exists()
+
+
+def invitation_in_request(request: HttpRequest) -> bool:
+    """Whether the request's `next` is the link of a pending invitation."""
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    match = INVITATION_PATH.match(urlsplit(target).path)
+    return match is not None and invitation_token_is_pending(match["token"])
+
+
+class AccountAdapter(DefaultAccountAdapter):
+    def is_open_for_signup(self, request: HttpRequest) -> bool:
+        mode = settings.DSTACK_SIGNUP
+        if mode == "open":
+            return True
+        if mode == "invite":
+            return invitation_in_request(request)
+        return False
+
+    def clean_username(self, username: str, shallow: bool = False) -> str:
+        username = username.strip().lower()
+        try:
+            validate_team_name(username, field="username")
+            if not shallow:
+                username_check(username)
+        except InvalidInput as error:
+            raise forms.ValidationError(_sentence(error.message)) from None
+        return username
+
+    @transaction.atomic
+    def save_user(
+        self,
+        request: HttpRequest,
+        user: Any,
+        form: Any,
+        commit: bool = True,
+    ) -> Any:
+        user = super().save_user(request, user, form, commit=commit)
+        if commit:
+            personal_team_create(user=user)
+        return user
+
+    def get_login_stages(self) -> list[str]:
+        default = "allauth.account.stages.EmailVerificationStage"
+        return [
+            "apps.users.adapters.SignUpEmailVerificationStage"
+            if stage == default
+            else stage
+            for stage in super().get_login_stages()
+        ]
+
+
+class SignUpEmailVerificationStage(EmailVerificationStage):
+    """Ask for a verified address only from accounts that signed up with one.
+
+    Accounts made by staff, by `manage.py serve`, by the proxy's user header
+    or in tests have no allauth email address records, and no verification
+    email could reach an account without an address.
+    """
+
+    def handle(self) -> Any:
+        from allauth.account.models import EmailAddress
+
+        user = self.login.user
+        if user is not None and not EmailAddress.objects.filter(user=user).exists():
+            return None, True
+        return super().handle()
+
+
+class SocialAccountAdapter(DefaultSocialAccountAdapter):
+    def is_open_for_signup(self, request: HttpRequest, sociallogin: Any) -> bool:
+        # The provider decides who may sign in, whatever DSTACK_SIGNUP says.
+        return True
+
+    def populate_user(self, request: HttpRequest, sociallogin: Any, data: Any) -> Any:
+        user = super().populate_user(request, sociallogin, data)
+        user.username = username_suggest(data.get("username"), data.get("email"))
+        return user
+
+    @transaction.atomic
+    def save_user(self, request: HttpRequest, sociallogin: Any, form: Any = None) -> Any:
+        user = super().save_user(request, sociallogin, form)
+        if not Team.objects.filter(personal_for=user).exists():
+            personal_team_create(user=user)
+        return user
+
+
+def _sentence(message: str) -> str:
+    return message[:1].upper() + message[1:] + "."
