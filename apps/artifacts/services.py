@@ -34,6 +34,7 @@ MD5_RE = re.compile(r"^[0-9a-f]{32}$")
 PART_SALT = "dstack.artifacts.part"
 DOWNLOAD_SALT = "dstack.artifacts.download"
 MAX_PARTS = 10_000  # the S3 limit on parts of one multipart upload
+MAX_OBJECT_SIZE = 5 * 1024**4  # the S3 limit on one object, 5 TiB
 
 
 class ChecksumMismatch(InvalidInput):
@@ -78,6 +79,17 @@ def blob_claim(*, team: Team, sha256: str, size: int) -> Blob:
         except IntegrityError:
             # Another push of the same bytes created it first.
             blob = Blob.objects.select_for_update().get(team=team, sha256=sha256)
+    if blob.size != size and blob.state == BlobState.PENDING:
+        # Nothing is stored under this sha256 yet, so an earlier claim's size
+        # decides nothing: a push that announced a wrong size must not block
+        # correct pushes of the same bytes until it expires. Its upload is
+        # laid out for the wrong size, so it goes, and that push fails.
+        for stale in Upload.objects.filter(blob=blob, state=UploadState.OPEN):
+            get_storage().abort(blob.key, stale.backend_id)
+            stale.state = UploadState.ABORTED
+            stale.save(update_fields=["state"])
+        blob.size = size
+        blob.save(update_fields=["size"])
     if blob.size != size:
         raise ChecksumMismatch(
             f"these bytes were pushed before with size {blob.size}, not {size}: "
@@ -151,7 +163,12 @@ def upload_describe(upload: Upload, *, fresh: bool = False) -> dict[str, Any]:
                 "md5": present.md5 if present and present.size == length else None,
             }
         )
-    return {"id": str(upload.pk), "part_size": upload.part_size, "parts": parts}
+    return {
+        "id": str(upload.pk),
+        "state": upload.state,
+        "part_size": upload.part_size,
+        "parts": parts,
+    }
 
 
 def upload_get_for_part_token(token: str) -> tuple[Upload, int]:
@@ -190,6 +207,12 @@ def upload_write_part(
             upload.blob.key, upload.backend_id, number, stream, size
         )
     except StorageError as error:
+        if not Upload.objects.filter(pk=upload.pk, state=UploadState.OPEN).exists():
+            # Another push of the same bytes completed the upload meanwhile.
+            raise Conflict(
+                f"upload {upload.pk} is complete: no more parts are needed",
+                code="upload_complete",
+            ) from None
         raise InvalidInput(str(error), field="body") from None
 
 
@@ -234,46 +257,67 @@ def upload_complete(*, upload: Upload, parts: list[ClientPart]) -> Blob:
             field=f"uploads.{upload.pk}.parts",
         )
 
-    storage = get_storage()
+    with transaction.atomic():
+        # Two pushes of the same bytes may commit at once. The row lock lets
+        # one of them join the parts while the other waits, then finds the
+        # upload completed and the blob stored.
+        upload = (
+            Upload.objects.select_for_update().select_related("blob").get(pk=upload.pk)
+        )
+        blob = upload.blob
+        if upload.state == UploadState.COMPLETED:
+            return blob
+        if upload.state != UploadState.OPEN:
+            raise Conflict(
+                f"upload {upload.pk} was aborted: push the object again",
+                field=f"uploads.{upload.pk}",
+            )
+        _check_stored_parts(upload, parts)
+
+        storage = get_storage()
+        storage.complete(blob.key, upload.backend_id, numbers)
+        actual = storage.size(blob.key)
+        if actual != blob.size:
+            raise ChecksumMismatch(
+                f"upload {upload.pk} joined into {actual} bytes, expected {blob.size}",
+                field=f"uploads.{upload.pk}",
+            )
+
+        Upload.objects.filter(pk=upload.pk).update(state=UploadState.COMPLETED)
+        Blob.objects.filter(pk=blob.pk, state=BlobState.PENDING).update(
+            state=BlobState.STORED
+        )
+    blob.state = BlobState.STORED
+    logger.info("upload completed: upload=%s blob=%s", upload.pk, blob.pk)
+    return blob
+
+
+def _check_stored_parts(upload: Upload, parts: list[ClientPart]) -> None:
     try:
-        stored = storage.list_parts(blob.key, upload.backend_id)
+        stored = get_storage().list_parts(upload.blob.key, upload.backend_id)
     except StorageError as error:
         raise Conflict(f"upload {upload.pk} cannot be read: {error}") from None
     for part in parts:
+        field = f"uploads.{upload.pk}.parts.{part.number}"
         present = stored.get(part.number)
         if present is None:
             raise ChecksumMismatch(
                 f"part {part.number} of upload {upload.pk} was not uploaded",
-                field=f"uploads.{upload.pk}.parts.{part.number}",
+                field=field,
             )
-        if present.size != upload.part_length(part.number):
+        expected = upload.part_length(part.number)
+        if present.size != expected:
             raise ChecksumMismatch(
                 f"part {part.number} of upload {upload.pk} has {present.size} bytes, "
-                f"expected {upload.part_length(part.number)}",
-                field=f"uploads.{upload.pk}.parts.{part.number}",
+                f"expected {expected}",
+                field=field,
             )
         if present.md5 != part.md5:
             raise ChecksumMismatch(
                 f"part {part.number} of upload {upload.pk} does not match its MD5: "
                 "upload it again",
-                field=f"uploads.{upload.pk}.parts.{part.number}",
+                field=field,
             )
-
-    storage.complete(blob.key, upload.backend_id, numbers)
-    actual = storage.size(blob.key)
-    if actual != blob.size:
-        raise ChecksumMismatch(
-            f"upload {upload.pk} joined into {actual} bytes, expected {blob.size}",
-            field=f"uploads.{upload.pk}",
-        )
-
-    Upload.objects.filter(pk=upload.pk).update(state=UploadState.COMPLETED)
-    Blob.objects.filter(pk=blob.pk, state=BlobState.PENDING).update(
-        state=BlobState.STORED
-    )
-    blob.state = BlobState.STORED
-    logger.info("upload completed: upload=%s blob=%s", upload.pk, blob.pk)
-    return blob
 
 
 def blob_verify(*, blob_id: int) -> str | None:

@@ -114,20 +114,26 @@ class FilesystemStorage:
         folder = self.uploads / backend_id
         if not folder.is_dir():
             raise StorageError(f"upload {backend_id} is not open")
-        digest = hashlib.md5()
+        digest = hashlib.md5(usedforsecurity=False)
         written = 0
-        with tempfile.NamedTemporaryFile(dir=folder, delete=False) as handle:
-            while written < size and (
-                chunk := stream.read(min(CHUNK_SIZE, size - written))
-            ):
-                handle.write(chunk)
-                digest.update(chunk)
-                written += len(chunk)
-        if written != size:
-            os.unlink(handle.name)
-            raise StorageError(f"part {number} has {written} bytes, expected {size}")
-        os.replace(handle.name, folder / f"{number}.part")
-        (folder / f"{number}.md5").write_text(digest.hexdigest())
+        try:
+            with tempfile.NamedTemporaryFile(dir=folder, delete=False) as handle:
+                while written < size and (
+                    chunk := stream.read(min(CHUNK_SIZE, size - written))
+                ):
+                    handle.write(chunk)
+                    digest.update(chunk)
+                    written += len(chunk)
+            if written != size:
+                os.unlink(handle.name)
+                raise StorageError(
+                    f"part {number} has {written} bytes, expected {size}"
+                )
+            os.replace(handle.name, folder / f"{number}.part")
+            (folder / f"{number}.md5").write_text(digest.hexdigest())
+        except FileNotFoundError:
+            # The upload was completed or aborted while this part arrived.
+            raise StorageError(f"upload {backend_id} is not open") from None
         return StoredPart(number=number, size=written, md5=digest.hexdigest())
 
     def list_parts(self, key: str, backend_id: str) -> dict[int, StoredPart]:

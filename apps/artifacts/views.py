@@ -85,6 +85,8 @@ def _byte_range(header: str | None, size: int) -> tuple[int, int] | None:
         end = int(last) + 1 if last else size
     except ValueError:
         return None
+    if last and end <= start:
+        return None  # `bytes=10-5` is malformed, and RFC 9110 says to ignore it
     if start >= size:
         return size, size
     return start, min(end, size)

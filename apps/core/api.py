@@ -16,6 +16,7 @@ from apps.core.errors import (
     InvalidInput,
     NotAuthenticated,
     NotFound,
+    PermissionDenied,
     error_response,
 )
 from apps.users.actors import Actor
@@ -77,13 +78,15 @@ def paginate(
 class ApiView(APIView):
     """The base of our API views.
 
-    An anonymous caller who asks for something it cannot see gets 401 rather
-    than 404: signing in might help, and the answer is the same whether the
-    object exists or not.
+    An anonymous caller who asks for something it cannot see, or tries to
+    change something it can only read, gets 401 rather than 404 or 403:
+    signing in might help, and the answer is the same whether the object
+    exists or not.
     """
 
     def handle_exception(self, exc: Exception) -> Any:
-        if isinstance(exc, NotFound) and not actor_of(self.request).is_authenticated:
+        anonymous = not actor_of(self.request).is_authenticated
+        if isinstance(exc, (NotFound, PermissionDenied)) and anonymous:
             response = error_response(NotAuthenticated("sign in or send an API token"))
             response["WWW-Authenticate"] = 'Bearer realm="api"'
             return response

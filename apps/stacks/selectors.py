@@ -14,6 +14,10 @@ from apps.users.actors import Actor
 from apps.users.models import Access, Team
 from apps.users.selectors import team_get, team_get_for_write
 
+# Revision numbers and attachment indexes are 32-bit columns; a larger number
+# in a URL names nothing, and the database would reject it.
+MAX_NUMBER = 2**31 - 1
+
 
 def can_read_stack(actor: Actor, stack: Stack) -> bool:
     if stack.access == Access.PUBLIC:
@@ -82,6 +86,8 @@ def revision_get_for_read(stack: Stack, number: object) -> Revision:
             number = int(str(number))
         except ValueError:
             raise NotFound("revision not found", field="revision") from None
+    if not 1 <= number <= MAX_NUMBER:
+        raise NotFound(f"revision {number} of {stack} not found", field="revision")
     revision = revisions_for_read(stack).filter(number=number).first()
     if revision is None:
         raise NotFound(f"revision {number} of {stack} not found", field="revision")
@@ -99,6 +105,8 @@ def attachment_get_for_read(revision: Revision, index: object) -> Attachment:
         position = int(str(index))
     except ValueError:
         raise NotFound("attachment not found", field="attachment") from None
+    if not 0 <= position <= MAX_NUMBER:
+        raise NotFound(f"attachment {index} not found", field="attachment")
     attachment = (
         attachments_for_read(revision)
         .select_related("blob")

@@ -37,6 +37,11 @@ MAX_PARAM_VALUE = 1_000
 MAX_MESSAGE = 10_000
 MAX_DESCRIPTION = 100_000
 MAX_FILENAME = 255
+MAX_INT = 2**63 - 1
+MIN_INT = -(2**63)
+# Revision numbers and retention are stored as 32-bit integers; a larger
+# number in a request can name nothing.
+MAX_NUMBER = 2**31 - 1
 
 
 # -- validation ---------------------------------------------------------------
@@ -89,7 +94,13 @@ def validate_params(value: object, *, field: str) -> dict[str, Any]:
             )
         if isinstance(item, bool):
             continue
-        if isinstance(item, (int, float)):
+        if isinstance(item, int):
+            if not MIN_INT <= item <= MAX_INT:
+                raise InvalidInput(
+                    f"{where} must be a 64-bit integer", field=where
+                )
+            continue
+        if isinstance(item, float):
             if not math.isfinite(item):
                 raise InvalidInput(f"{where} must be a finite number", field=where)
             continue
@@ -153,12 +164,19 @@ def _parse_attachment(index: int, value: object) -> AttachmentSpec:
         )
     sha256 = artifacts.validate_sha256(item.get("sha256"), field=f"{field}.sha256")
     item_settings = item.get("settings") or {}
+    if size > artifacts.MAX_OBJECT_SIZE:
+        raise InvalidInput(
+            f"{field}.size must be at most {artifacts.MAX_OBJECT_SIZE} bytes (5 TiB)",
+            field=f"{field}.size",
+        )
     _require_object(item_settings, field=f"{field}.settings")
 
     filename = _optional_text(
         item.get("filename"), field=f"{field}.filename", limit=MAX_FILENAME
     )
-    if "/" in filename or "\\" in filename:
+    # A backslash is an ordinary character in POSIX file names, so only the
+    # forward slash (a directory separator everywhere) is rejected.
+    if "/" in filename:
         raise InvalidInput(
             f"{field}.filename must not contain slashes", field=f"{field}.filename"
         )
@@ -437,9 +455,16 @@ def revision_commit(
         revision.state = RevisionState.COMMITTED
         revision.committed_at = now
         revision.save(update_fields=["state", "committed_at"])
-        stack.head = revision
+        # Pushes may commit out of order: a slow push opened before a newer
+        # one has a lower number and must not replace the newer head.
+        head_number = (
+            Revision.objects.filter(pk=stack.head_id).values_list("number", flat=True).first()
+        )
+        fields = ["updated_at"]
+        if head_number is None or head_number < revision.number:
+            stack.head = revision
+            fields.append("head")
         stack.updated_at = now
-        fields = ["head", "updated_at"]
         if revision.access is not None and revision.access != stack.access:
             stack.access = revision.access
             fields.append("access")
@@ -519,7 +544,11 @@ def stack_update(*, actor: Actor, stack: Stack, body: object) -> Stack:
             fields.append("access")
         if "head" in payload:
             number = payload["head"]
-            if not isinstance(number, int) or isinstance(number, bool):
+            if (
+                not isinstance(number, int)
+                or isinstance(number, bool)
+                or not 1 <= number <= MAX_NUMBER
+            ):
                 raise InvalidInput("head must be a revision number", field="head")
             head = Revision.objects.filter(
                 stack=stack, number=number, state=RevisionState.COMMITTED
@@ -533,7 +562,7 @@ def stack_update(*, actor: Actor, stack: Stack, body: object) -> Stack:
             if retention is not None and (
                 not isinstance(retention, int)
                 or isinstance(retention, bool)
-                or retention < 1
+                or not 1 <= retention <= MAX_NUMBER
             ):
                 raise InvalidInput(
                     "retention must be a positive integer or null", field="retention"

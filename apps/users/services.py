@@ -84,7 +84,9 @@ def token_create(
 
 
 def token_revoke(*, user: User, token_id: int) -> ApiToken:
-    token = ApiToken.objects.filter(pk=token_id, user=user, revoked_at=None).first()
+    token = None
+    if 0 < token_id < 2**63:
+        token = ApiToken.objects.filter(pk=token_id, user=user, revoked_at=None).first()
     if token is None:
         raise NotFound("token not found")
     token.revoked_at = timezone.now()

@@ -110,9 +110,12 @@ class Http:
         except ValueError:
             body = None
         if not isinstance(body, dict):
+            hint = ""
+            if not self.server.endswith("/api"):
+                hint = f"; is {self.server} the API address? It usually ends in /api"
             raise ServerError(
                 f"{context} failed: the server answered HTTP {response.status_code} "
-                "without a JSON object",
+                f"without a JSON object{hint}",
                 request=response.request,
                 response=response,
             )

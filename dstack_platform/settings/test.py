@@ -4,6 +4,8 @@ Without `DSTACK_DATABASE_URL` the suite falls back to SQLite and local files,
 which is fast for a quick look but is not what CI runs.
 """
 
+import atexit
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -11,6 +13,7 @@ from dstack_platform import config
 from dstack_platform.settings.base import *  # noqa: F403
 
 _scratch = Path(tempfile.mkdtemp(prefix="dstack-test-"))
+atexit.register(shutil.rmtree, _scratch, ignore_errors=True)
 
 SECRET_KEY = "test-secret-key-that-is-long-enough-for-the-check"
 DATABASES = {

@@ -212,3 +212,13 @@ class TestTables:
 
         assert response.status_code == 400
         assert response.json()["error"]["field"] == "attachment"
+
+
+def test_a_reversed_range_gets_the_whole_object(filesystem_storage, owner_api):
+    push(owner_api, "acme", STACK, Obj(b"0123456789", {}, "text/plain"))
+    url = owner_api.get(ATTACHMENT).json()["download_url"]
+
+    reversed_range = transfer_get(url, headers={"Range": "bytes=8-2"})
+
+    assert reversed_range.status == 200
+    assert reversed_range.body == b"0123456789"

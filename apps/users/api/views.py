@@ -13,7 +13,7 @@ from rest_framework.response import Response
 from apps.core.api import ApiView
 from apps.core.errors import InvalidInput, PermissionDenied
 from apps.users import selectors, services
-from apps.users.models import ApiToken
+from apps.users.models import ApiToken, TokenScope
 
 OBJECT = OpenApiTypes.OBJECT
 
@@ -96,5 +96,7 @@ class TokenView(ApiView):
     def delete(self, request: Request, token_id: int) -> Response:
         actor = self.require_user()
         assert actor.user is not None
+        if actor.token is not None and actor.token.scope != TokenScope.WRITE:
+            raise PermissionDenied("this token is read-only", field="token")
         services.token_revoke(user=actor.user, token_id=token_id)
         return Response(status=204)

@@ -13,6 +13,7 @@ from .._exceptions import EncodingError
 from . import Attachment, Encoded
 
 OCTET_STREAM = "application/octet-stream"
+FILE_APPLICATION = "file"
 
 
 class Markdown:
@@ -67,7 +68,9 @@ def encode_path(obj: Path) -> Encoded:
     if not obj.is_file():
         raise EncodingError(f"cannot push {obj}: it is not a file")
     media_type, _ = mimetypes.guess_type(obj.name)
-    return Encoded(obj, media_type or OCTET_STREAM, filename=obj.name)
+    # The application marks it as a file, so a pull returns its bytes
+    # whatever its name says, rather than parsing a `.json` or `.csv`.
+    return Encoded(obj, media_type or OCTET_STREAM, FILE_APPLICATION, filename=obj.name)
 
 
 def decode_text(attachment: Attachment) -> str:

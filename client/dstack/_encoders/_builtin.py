@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import _basic, _numpy, _pandas, _plots, register_decoder, register_encoder
+from . import (
+    _basic,
+    _numpy,
+    _pandas,
+    _plots,
+    decode_bytes,
+    register_decoder,
+    register_encoder,
+)
 
 
 def register_all() -> None:
@@ -35,3 +43,4 @@ def register_all() -> None:
     register_decoder(_plots.decode_plotly, application="plotly")
     register_decoder(_plots.decode_bokeh, application="bokeh")
     register_decoder(_plots.decode_svg, application="matplotlib")
+    register_decoder(decode_bytes, application=_basic.FILE_APPLICATION)

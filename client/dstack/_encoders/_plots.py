@@ -24,10 +24,37 @@ def encode_plotly(figure: Any) -> Encoded:
 
 
 def decode_plotly(attachment: Attachment) -> Any:
-    """Rebuild a `plotly.graph_objects.Figure`."""
-    import plotly.io
+    """Rebuild a `plotly.graph_objects.Figure`.
 
-    return plotly.io.from_json(attachment.read_text(), output_type="Figure")
+    plotly 6 and later write numpy arrays as typed-array objects
+    (`{"dtype": "f8", "bdata": "<base64>", "shape": "2, 3"}`) that
+    `plotly.io.from_json` keeps as plain dicts; they are turned back into
+    numpy arrays here, so the pulled figure equals the pushed one.
+    """
+    import plotly.graph_objects
+
+    spec = _typed_arrays_to_numpy(json.loads(attachment.read_text()))
+    return plotly.graph_objects.Figure(spec)
+
+
+def _typed_arrays_to_numpy(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_typed_arrays_to_numpy(item) for item in value]
+    if not isinstance(value, dict):
+        return value
+    if set(value) in ({"dtype", "bdata"}, {"dtype", "bdata", "shape"}):
+        import base64
+
+        import numpy
+
+        array = numpy.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"])
+        shape = value.get("shape")
+        if shape:
+            if isinstance(shape, str):
+                shape = [int(size) for size in shape.split(",")]
+            array = array.reshape(shape)
+        return array.copy()  # frombuffer arrays are read-only
+    return {key: _typed_arrays_to_numpy(item) for key, item in value.items()}
 
 
 def encode_matplotlib(figure: Any) -> Encoded:
