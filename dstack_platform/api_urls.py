@@ -6,6 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from apps.artifacts import views as transfers
 from apps.core.api import endpoint_not_found
 from apps.stacks.api import views as stacks
+from apps.users.api import device
 from apps.users.api import views as users
 
 TEAM = "teams/<str:team>"
@@ -19,6 +20,12 @@ urlpatterns = [
         "docs", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"
     ),
     path("user", users.UserView.as_view(), name="api-user"),
+    path("auth/device", device.DeviceCodeView.as_view(), name="api-device"),
+    path(
+        "auth/device/token",
+        device.DeviceTokenView.as_view(),
+        name="api-device-token",
+    ),
     path("tokens", users.TokenListView.as_view(), name="api-tokens"),
     path("tokens/<int:token_id>", users.TokenView.as_view(), name="api-token"),
     path(TEAM + "/stacks", stacks.StackListView.as_view(), name="api-stacks"),

@@ -186,7 +186,10 @@ class S3Storage:
         )
         client_config = Config(
             signature_version="s3v4",
-            s3={"addressing_style": "path"},
+            # Parts carry Content-MD5 and every object is re-read against its
+            # sha256, so signing each payload (which botocore does over plain
+            # HTTP unless told not to) would be one more pass for nothing.
+            s3={"addressing_style": "path", "payload_signing_enabled": False},
             retries={"max_attempts": 3, "mode": "standard"},
             max_pool_connections=32,
             # Parts carry Content-MD5 and objects are checked by sha256, so

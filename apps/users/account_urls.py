@@ -19,6 +19,7 @@ from allauth.socialaccount import urls as social_urls
 from allauth.urls import build_provider_urlpatterns
 from django.urls import URLPattern, include, path, re_path
 
+from apps.users import device
 
 
 def slashless(patterns: list[Any]) -> list[URLPattern]:
@@ -45,4 +46,5 @@ account_patterns = [
 
 urlpatterns = [
     path("accounts/", include(account_patterns)),
+    path("auth/device", device.device_page, name="device"),
 ]

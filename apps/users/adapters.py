@@ -168,7 +168,9 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
         return user
 
     @transaction.atomic
-    def save_user(self, request: HttpRequest, sociallogin: Any, form: Any = None) -> Any:
+    def save_user(
+        self, request: HttpRequest, sociallogin: Any, form: Any = None
+    ) -> Any:
         user = super().save_user(request, sociallogin, form)
         if not Team.objects.filter(personal_for=user).exists():
             personal_team_create(user=user)

@@ -230,3 +230,35 @@ class Share(models.Model):
             # shares up by type.
             models.Index(fields=["user", "target_type"], name="share_recipient"),
         ]
+
+
+class DeviceAuthorization(models.Model):
+    """A `dstack login` in progress: the CLI polls while its user approves.
+
+    The CLI keeps the device code, and the person types or follows the user
+    code in a signed-in browser. Only the sha256 of each code is stored. An
+    approval records who approved and the token's scope and team limit; the
+    token itself is created when the CLI next polls, so no secret is kept.
+    """
+
+    device_digest = models.CharField(max_length=64, unique=True)
+    user_code_digest = models.CharField(max_length=64, unique=True)
+    client_name = models.CharField(max_length=100, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    # Seconds the CLI must wait between polls; raised on each `slow_down`.
+    interval = models.PositiveIntegerField()
+    last_polled_at = models.DateTimeField(null=True, blank=True)
+    user = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    scope = models.CharField(max_length=8, choices=TokenScope.choices, blank=True)
+    team = models.ForeignKey(
+        Team, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    approved_at = models.DateTimeField(null=True, blank=True)
+    denied_at = models.DateTimeField(null=True, blank=True)
+    redeemed_at = models.DateTimeField(null=True, blank=True)
+    token = models.ForeignKey(
+        ApiToken, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )

@@ -94,9 +94,7 @@ class ProxyUserBackend(RemoteUserBackend):
                 validate_team_name(username, field="username")
                 user = services.user_create(username=username, password=None)
             except InvalidInput as error:
-                logger.warning(
-                    "cannot sign in the proxy's user: %s", error.message
-                )
+                logger.warning("cannot sign in the proxy's user: %s", error.message)
                 return None
             logger.info("user created from the proxy header: user=%s", user.pk)
         return user if self.user_can_authenticate(user) else None

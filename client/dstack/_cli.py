@@ -1,4 +1,4 @@
-"""The `dstack` command: profiles in the config file.
+"""The `dstack` command: sign-in and profiles in the config file.
 
 Data goes to stdout and `Error: …` to stderr. Exit codes: 0 success,
 1 failure, 2 usage error, 4 authentication failure.
@@ -7,6 +7,10 @@ Data goes to stdout and `Error: …` to stderr. Exit codes: 0 success,
 from __future__ import annotations
 
 import json
+import platform
+import time
+import webbrowser
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -279,6 +283,112 @@ def config_list(as_json: bool, config_file: Path | None) -> None:
             f"{row['name']}: server={row['server']} user={row['user']}{team} "
             f"token={row['token']}"
         )
+
+
+@cli.command("login")
+@click.option(
+    "--profile", default="default", help="Profile to write [default: default]."
+)
+@click.option("--server", help=f"API base URL [default: {DEFAULT_SERVER}].")
+@click.option(
+    "--no-browser", is_flag=True, help="Print the URL without opening a browser."
+)
+@click.option(
+    "--no-verify", is_flag=True, help="Do not verify the server's TLS certificate."
+)
+@file_option
+@click.pass_obj
+def login(
+    obj: dict[str, Any],
+    profile: str,
+    server: str | None,
+    no_browser: bool,
+    no_verify: bool,
+    config_file: Path | None,
+) -> None:
+    """Sign in in the browser and save the token it hands back to PROFILE.
+
+    The command prints a URL and a code, opens the URL, and waits while you
+    sign in there, check the code and approve. It then writes the profile
+    (replacing one of the same name) as `dstack config add` would.
+    """
+    configuration = _load(config_file)
+    server = server or DEFAULT_SERVER
+    http = Http(server, None, verify=not no_verify, transport=obj.get("transport"))
+    sleep: Callable[[float], None] = obj.get("sleep", time.sleep)
+    try:
+        started = _device_start(http)
+        click.echo(
+            f"Open {started['verification_url']} and enter the code "
+            f"{started['user_code']} to sign in.",
+            err=True,
+        )
+        if not no_browser:
+            webbrowser.open(started["verification_url_complete"])
+        granted = _device_wait(http, started, sleep)
+    finally:
+        http.close()
+
+    entry = Profile(
+        name=profile,
+        user=granted["username"],
+        token=granted["token"],
+        server=server,
+        verify=not no_verify,
+        team=granted.get("team"),
+    )
+    replaced = profile in configuration.list_profiles()
+    configuration.add_or_replace_profile(entry)
+    configuration.save()
+    verb = "Replaced" if replaced else "Added"
+    click.echo(f"{verb} profile {profile!r} for user {entry.user!r} at {server}")
+
+
+def _device_start(http: Http) -> dict[str, Any]:
+    try:
+        return http.request_json(
+            "POST",
+            "auth/device",
+            context=f"starting the sign-in at {http.server}",
+            json={"client_name": f"dstack CLI on {platform.node()}"[:100]},
+        )
+    except DstackError as exc:
+        raise CommandError(exc.message) from exc
+
+
+def _device_wait(
+    http: Http, started: dict[str, Any], sleep: Callable[[float], None]
+) -> dict[str, Any]:
+    """Poll for the token until approval, denial or expiry (RFC 8628 codes)."""
+    interval = float(started.get("interval", 5))
+    deadline = time.monotonic() + float(started.get("expires_in", 600))
+    while time.monotonic() < deadline:
+        sleep(interval)
+        try:
+            response = http.api.post(
+                "auth/device/token", json={"device_code": started["device_code"]}
+            )
+        except httpx.TransportError as exc:
+            raise CommandError(f"cannot reach {http.server}: {exc}") from exc
+        if response.status_code == 200:
+            return dict(response.json())
+        try:
+            error = response.json()["error"]
+        except (ValueError, KeyError, TypeError):
+            raise CommandError(
+                f"the server answered HTTP {response.status_code} to the sign-in poll"
+            ) from None
+        if error["code"] == "authorization_pending":
+            continue
+        if error["code"] == "slow_down":
+            interval += 5
+            continue
+        if error["code"] == "access_denied":
+            raise AuthError("sign-in was denied in the browser")
+        raise CommandError(error.get("message") or error["code"])
+    raise CommandError(
+        "the code expired before it was approved: run dstack login again"
+    )
 
 
 def main() -> None:

@@ -89,7 +89,9 @@ def test_verified_account_signs_in_by_name_or_email(db: Any) -> None:
 
     for login in ("frank", "frank@example.com"):
         client = Client()
-        response = client.post("/accounts/login", {"login": login, "password": PASSWORD})
+        response = client.post(
+            "/accounts/login", {"login": login, "password": PASSWORD}
+        )
         assert response.status_code == 302
         assert response["Location"] == "/"
         assert client.get("/").headers["Location"] == "/frank"
@@ -213,9 +215,7 @@ def invitation_make(team: Team, *, secret: str, **fields: Any) -> Invitation:
     )
 
 
-def test_invite_mode_rejects_sign_up_without_invitation(
-    db: Any, settings: Any
-) -> None:
+def test_invite_mode_rejects_sign_up_without_invitation(db: Any, settings: Any) -> None:
     settings.DSTACK_SIGNUP = "invite"
 
     response = sign_up(Client())

@@ -29,7 +29,9 @@ def from_address(address: str) -> Client:
     return Client(REMOTE_ADDR=address)
 
 
-def test_trusted_proxy_signs_in_an_existing_user(proxy_header: None, owner: User) -> None:
+def test_trusted_proxy_signs_in_an_existing_user(
+    proxy_header: None, owner: User
+) -> None:
     client = from_address(PROXY)
 
     response = client.get("/alice", **{HEADER: "alice"})
