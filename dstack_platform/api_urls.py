@@ -5,8 +5,9 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from apps.artifacts import views as transfers
 from apps.core.api import endpoint_not_found
+from apps.stacks.api import shares
 from apps.stacks.api import views as stacks
-from apps.users.api import device
+from apps.users.api import device, teams
 from apps.users.api import views as users
 
 TEAM = "teams/<str:team>"
@@ -28,6 +29,30 @@ urlpatterns = [
     ),
     path("tokens", users.TokenListView.as_view(), name="api-tokens"),
     path("tokens/<int:token_id>", users.TokenView.as_view(), name="api-token"),
+    path("teams", teams.TeamListView.as_view(), name="api-teams"),
+    path(TEAM, teams.TeamView.as_view(), name="api-team"),
+    path(TEAM + "/members", teams.MemberListView.as_view(), name="api-members"),
+    path(
+        TEAM + "/members/<str:username>",
+        teams.MemberView.as_view(),
+        name="api-member",
+    ),
+    path(
+        TEAM + "/invitations",
+        teams.InvitationListView.as_view(),
+        name="api-invitations",
+    ),
+    path(
+        TEAM + "/invitations/<int:invitation_id>",
+        teams.InvitationView.as_view(),
+        name="api-invitation",
+    ),
+    path(
+        "invitations/<str:token>/accept",
+        teams.InvitationAcceptView.as_view(),
+        name="api-invitation-accept",
+    ),
+    path("shared", shares.SharedWithMeView.as_view(), name="api-shared"),
     path(TEAM + "/stacks", stacks.StackListView.as_view(), name="api-stacks"),
     path(
         TEAM + "/uploads/<uuid:upload_id>",
@@ -45,6 +70,12 @@ urlpatterns = [
     path(REVISION, stacks.RevisionView.as_view(), name="api-revision"),
     path(
         STACK + "/-/revisions", stacks.RevisionListView.as_view(), name="api-revisions"
+    ),
+    path(STACK + "/-/shares", shares.ShareListView.as_view(), name="api-shares"),
+    path(
+        STACK + "/-/shares/<int:share_id>",
+        shares.ShareView.as_view(),
+        name="api-share",
     ),
     path(STACK, stacks.StackView.as_view(), name="api-stack"),
     path("transfers/parts/<str:token>", transfers.upload_part, name="transfer-part"),

@@ -90,6 +90,11 @@ def error_response(error: DstackError) -> Response:
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, NotAuthenticated):
+        # RFC 6750: a 401 names the scheme the client should use.
+        response = error_response(exc)
+        response["WWW-Authenticate"] = 'Bearer realm="api"'
+        return response
     if isinstance(exc, DstackError):
         return error_response(exc)
     if isinstance(exc, Http404):

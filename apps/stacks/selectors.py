@@ -11,8 +11,11 @@ from django.db.models import Q, QuerySet
 from apps.core.errors import NotFound, PermissionDenied
 from apps.stacks.models import Attachment, Revision, RevisionState, Stack
 from apps.users.actors import Actor
-from apps.users.models import Access, Team
+from apps.users.models import Access, Share, ShareRole, Team, TokenScope
 from apps.users.selectors import team_get, team_get_for_write
+
+# The `target_type` of a stack's shares.
+SHARE_TARGET = "stack"
 
 # Revision numbers and attachment indexes are 32-bit columns; a larger number
 # in a URL names nothing, and the database would reject it.
@@ -24,7 +27,19 @@ def can_read_stack(actor: Actor, stack: Stack) -> bool:
         return True
     if stack.access == Access.INTERNAL and actor.can_read_internal:
         return True
-    return actor.role_in(stack.team) is not None
+    if actor.role_in(stack.team) is not None:
+        return True
+    return actor.share_role(SHARE_TARGET, stack.pk, stack.team_id) is not None
+
+
+def can_push_stack(actor: Actor, stack: Stack) -> bool:
+    """Tell whether the actor may push revisions: a writing role or an editor share."""
+    if actor.can_write(stack.team):
+        return True
+    if actor.token is not None and actor.token.scope != TokenScope.WRITE:
+        return False
+    role = actor.share_role(SHARE_TARGET, stack.pk, stack.team_id)
+    return role == ShareRole.EDITOR
 
 
 def _not_found(team: str, path: str) -> NotFound:
@@ -58,12 +73,99 @@ def stack_get_for_write(actor: Actor, team_name: str, path: str) -> Stack:
     return stack
 
 
+def stack_get_for_push(actor: Actor, team_name: str, path: str) -> Stack:
+    """Return a stack the actor may push revisions to.
+
+    Team members with a writing role and people it is shared with as
+    editors push; other readers get PermissionDenied, and everyone else the
+    same NotFound as for a missing stack.
+    """
+    stack = stack_get_for_read(actor, team_name, path)
+    if can_push_stack(actor, stack):
+        return stack
+    if actor.token is not None and actor.token.scope != TokenScope.WRITE:
+        raise PermissionDenied("this token is read-only", field="token")
+    raise PermissionDenied(
+        f"stack {team_name}/{path} is read-only for you", field="stack"
+    )
+
+
+def stack_get_for_push_by_share(
+    actor: Actor, team_name: str, path: str
+) -> Stack | None:
+    """Return the stack if a share makes the actor its editor, else None."""
+    try:
+        stack = stack_get_for_read(actor, team_name, path)
+    except NotFound:
+        return None
+    if actor.token is not None and actor.token.scope != TokenScope.WRITE:
+        return None
+    if actor.share_role(SHARE_TARGET, stack.pk, stack.team_id) != ShareRole.EDITOR:
+        return None
+    return stack
+
+
+def stack_get_for_sharing(
+    actor: Actor, team_name: str, path: str, *, write: bool
+) -> Stack:
+    """Return a stack whose shares the actor may list (or, with `write`, change).
+
+    Every member of the stack's team sees who it is shared with; members
+    with a writing role share it. An editor through a share does neither.
+    """
+    stack = stack_get_for_read(actor, team_name, path)
+    if actor.role_in(stack.team) is None:
+        raise PermissionDenied(
+            f"only members of team {team_name!r} see the shares of its stacks",
+            field="stack",
+        )
+    if write:
+        team_get_for_write(actor, team_name)
+    return stack
+
+
+def shares_for_stack(stack: Stack) -> QuerySet[Share]:
+    return (
+        Share.objects.filter(
+            team=stack.team, target_type=SHARE_TARGET, target_id=stack.pk
+        )
+        .select_related("user")
+        .order_by("created_at", "pk")
+    )
+
+
+def share_get_for_stack(stack: Stack, share_id: object) -> Share:
+    try:
+        pk = int(str(share_id))
+    except ValueError:
+        raise NotFound("share not found", field="share") from None
+    share = shares_for_stack(stack).filter(pk=pk).first()
+    if share is None:
+        raise NotFound(f"share {pk} of {stack} not found", field="share")
+    return share
+
+
+def _shared_ids(actor: Actor, team: Team) -> QuerySet[Share] | None:
+    """Return a subquery of the ids of the team's stacks shared with the actor."""
+    if actor.user is None:
+        return None
+    if actor.token is not None and actor.token.team_id not in (None, team.pk):
+        return None
+    return Share.objects.filter(
+        team=team, target_type=SHARE_TARGET, user=actor.user
+    ).values("target_id")
+
+
 def stacks_for_read(actor: Actor, team: Team, *, query: str = "") -> QuerySet[Stack]:
     stacks = Stack.objects.filter(team=team, head__isnull=False)
     if actor.role_in(team) is None:
         visible = Q(access=Access.PUBLIC)
         if actor.can_read_internal:
             visible |= Q(access=Access.INTERNAL)
+        shared = _shared_ids(actor, team)
+        if shared is not None:
+            # A subquery, so the share adds no query of its own.
+            visible |= Q(pk__in=shared)
         stacks = stacks.filter(visible)
     if query:
         stacks = stacks.filter(path__icontains=query)
@@ -116,3 +218,17 @@ def attachment_get_for_read(revision: Revision, index: object) -> Attachment:
     if attachment is None:
         raise NotFound(f"attachment {index} not found", field="attachment")
     return attachment
+
+
+def stacks_shared_with(actor: Actor) -> QuerySet[Stack]:
+    """List the stacks shared with the actor, within its token's reach."""
+    if actor.user is None:
+        return Stack.objects.none()
+    shares = Share.objects.filter(target_type=SHARE_TARGET, user=actor.user)
+    if actor.token is not None and actor.token.team_id is not None:
+        shares = shares.filter(team_id=actor.token.team_id)
+    return (
+        Stack.objects.filter(pk__in=shares.values("target_id"), head__isnull=False)
+        .select_related("team", "head")
+        .order_by("-updated_at", "pk")
+    )

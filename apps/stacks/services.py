@@ -23,11 +23,11 @@ from django.utils import timezone
 
 from apps.artifacts import services as artifacts
 from apps.artifacts.models import Blob, BlobState, Upload, UploadState
-from apps.core.errors import Conflict, InvalidInput, NotFound
+from apps.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from apps.core.names import validate_stack_path
 from apps.stacks.models import Attachment, Revision, RevisionState, Stack
 from apps.users.actors import Actor
-from apps.users.models import Access, Team
+from apps.users.models import Access, Share, Team
 
 logger = logging.getLogger(__name__)
 
@@ -285,6 +285,13 @@ def revision_open(
     """
     validate_stack_path(path)
     spec = parse_push(body)
+    if spec.access is not None and not actor.can_write(team):
+        # An editor through a share pushes revisions, but whether the team
+        # publishes the stack is the team's decision.
+        raise PermissionDenied(
+            f"only members of team {team.name!r} with write access set a stack's access",
+            field="access",
+        )
     stack = _stack_get_or_create(team=team, path=path, actor=actor)
 
     with transaction.atomic():
@@ -593,9 +600,28 @@ def stack_delete(*, actor: Actor, stack: Stack) -> None:
     with transaction.atomic():
         Stack.objects.filter(pk=stack.pk).update(head=None)
         _delete_revisions(Revision.objects.filter(stack=stack))
+        Share.objects.filter(
+            team_id=stack.team_id, target_type="stack", target_id=stack.pk
+        ).delete()
         Stack.objects.filter(pk=stack.pk).delete()
         transaction.on_commit(lambda: _release(stack.team_id))
     logger.info("stack deleted: stack=%s team=%s", stack.pk, stack.team_id)
+
+
+def stacks_delete_for_team(*, team: Team) -> int:
+    """Delete every stack of a team in bulk; return how many there were.
+
+    Part of deleting the team, which runs this in its transaction and frees
+    the blobs afterwards.
+    """
+    stacks = Stack.objects.filter(team=team)
+    count = stacks.count()
+    stacks.update(head=None)
+    Attachment.objects.filter(team=team).delete()
+    Revision.objects.filter(team=team).delete()
+    Share.objects.filter(team=team, target_type="stack").delete()
+    stacks.delete()
+    return count
 
 
 def revision_delete(*, actor: Actor, stack: Stack, revision: Revision) -> None:

@@ -9,7 +9,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from apps.users.models import WRITE_ROLES, ApiToken, Membership, Team, TokenScope, User
+from apps.users.models import (
+    WRITE_ROLES,
+    ApiToken,
+    Membership,
+    Share,
+    Team,
+    TokenScope,
+    User,
+)
 
 
 @dataclass
@@ -17,6 +25,7 @@ class Actor:
     user: User | None
     token: ApiToken | None = None
     _roles: dict[int, str | None] = field(default_factory=dict, repr=False)
+    _shares: dict[tuple[str, int], str | None] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_request(cls, request: Any) -> Actor:
@@ -58,6 +67,30 @@ class Actor:
         if self.token is not None and self.token.scope != TokenScope.WRITE:
             return False
         return self.role_in(team) in WRITE_ROLES
+
+    def share_role(self, target_type: str, target_id: int, team_id: int) -> str | None:
+        """Return the role a share gives the actor on one object, or None.
+
+        A token limited to another team does not carry the user's shares:
+        such a token reads its own team and public objects only.
+        """
+        if self.user is None:
+            return None
+        if self.token is not None and self.token.team_id not in (None, team_id):
+            return None
+        key = (target_type, target_id)
+        if key not in self._shares:
+            self._shares[key] = (
+                Share.objects.filter(
+                    team_id=team_id,
+                    target_type=target_type,
+                    target_id=target_id,
+                    user=self.user,
+                )
+                .values_list("role", flat=True)
+                .first()
+            )
+        return self._shares[key]
 
     def team_ids(self) -> list[int]:
         """Return the ids of the teams the actor is a member of, within its token's reach."""

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from django.utils import timezone
+
 from apps.core.errors import NotFound, PermissionDenied
 from apps.users.actors import Actor
-from apps.users.models import ApiToken, Membership, Team, User
+from apps.users.models import ApiToken, Invitation, Membership, Team, User
 
 
 def _team_named(name: str) -> Team | None:
@@ -54,5 +56,27 @@ def tokens_for_user(user: User) -> list[ApiToken]:
     return list(
         ApiToken.objects.filter(user=user, revoked_at=None)
         .select_related("team")
+        .order_by("-created_at")
+    )
+
+
+def members_of(team: Team) -> list[Membership]:
+    return list(
+        Membership.objects.filter(team=team)
+        .select_related("user")
+        .order_by("user__username")
+    )
+
+
+def invitations_pending(team: Team) -> list[Invitation]:
+    return list(
+        Invitation.objects.filter(
+            team=team,
+            share=None,
+            accepted_at=None,
+            revoked_at=None,
+            expires_at__gt=timezone.now(),
+        )
+        .select_related("invited_by")
         .order_by("-created_at")
     )
