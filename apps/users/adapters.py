@@ -1,9 +1,9 @@
 """django-allauth adapters: our user name rules, sign-up modes and personal teams.
 
 Every account, whether it signs up with a password or arrives from the OpenID
-Connect provider, gets a personal team named after it with the account as
-its owner, in the same transaction as the user row (as
-`services.user_create` does for accounts made in code).
+Connect provider, gets a personal team named after it and owned by it. The
+team is created in the same transaction as the user row, as
+`services.user_create` does for accounts made in code.
 """
 
 from __future__ import annotations
@@ -56,9 +56,9 @@ def personal_team_create(*, user: User) -> Team:
 def username_suggest(*candidates: str | None) -> str:
     """Return a free, valid user name made from the first usable candidate.
 
-    Characters outside the team name alphabet become `-`, so that
-    `Jane.Doe` suggests `jane-doe`; a taken or reserved name gets a numeric
-    suffix, and with no usable candidate the name is `user-` and digits.
+    Characters outside the team name alphabet become `-`, so `Jane.Doe`
+    suggests `jane-doe`. A taken or reserved name gets a numeric suffix.
+    Without a usable candidate the name is `user-` and eight digits.
     """
     for candidate in candidates:
         if not candidate:
@@ -92,7 +92,7 @@ def invitation_token_is_pending(token: str) -> bool:
 
 
 def invitation_in_request(request: HttpRequest) -> bool:
-    """Whether the request's `next` is the link of a pending invitation."""
+    """Return whether the request's `next` is the link of a pending invitation."""
     target = request.POST.get("next") or request.GET.get("next") or ""
     match = INVITATION_PATH.match(urlsplit(target).path)
     return match is not None and invitation_token_is_pending(match["token"])

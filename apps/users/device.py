@@ -1,7 +1,7 @@
 """`dstack login`: the device authorization flow, and the page that approves it.
 
-1. The CLI asks `POST /api/auth/device` for a device code, which it keeps,
-   and a short user code, which it prints with the URL of `/auth/device`.
+1. `POST /api/auth/device` gives the CLI a device code, which it keeps, and
+   a short user code, which it prints with the URL of `/auth/device`.
 2. The person signs in there, checks the code, picks the token's scope and
    team limit, and approves (or denies).
 3. The CLI polls `POST /api/auth/device/token` with the device code. Until

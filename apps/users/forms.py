@@ -25,3 +25,6 @@ class SignInForm(LoginForm):
             else:
                 kwargs["data"] = data
         super().__init__(*args, **kwargs)
+        self.fields["login"].label = "User name or email"
+        if "remember" in self.fields:
+            self.fields["remember"].label = "Remember me"

@@ -44,6 +44,10 @@ SECURE_SSL_REDIRECT = _https and config.boolean("DSTACK_SSL_REDIRECT", True)
 SECURE_HSTS_SECONDS = 31536000 if _https else 0
 SECURE_CONTENT_TYPE_NOSNIFF = True
 
+# A server reachable from a network creates password accounts only through
+# invitations unless its operator opens sign-up with DSTACK_SIGNUP=open.
+DSTACK_SIGNUP = config.signup_mode("invite")
+
 EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
 EMAIL_HOST = config.text("DSTACK_SMTP_HOST", "localhost")
 EMAIL_PORT = config.integer("DSTACK_SMTP_PORT", 25, minimum=1)
