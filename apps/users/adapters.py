@@ -17,15 +17,15 @@ from allauth.account.adapter import DefaultAccountAdapter
 from allauth.account.stages import EmailVerificationStage
 from allauth.socialaccount.adapter import DefaultSocialAccountAdapter
 from django import forms
+from django.apps import apps
 from django.conf import settings
 from django.db import transaction
 from django.http import HttpRequest
-from django.utils import timezone
 
-from apps.core.errors import InvalidInput
+from apps.core.errors import InvalidInput, NotFound
 from apps.core.names import validate_team_name
-from apps.users.authentication import token_digest
-from apps.users.models import Invitation, Membership, Role, Team, User
+from apps.users import services
+from apps.users.models import Membership, Role, Team, User
 
 # `/invitations/<token>`: the link an invitation email carries. In invite
 # mode the sign-up form is open to whoever comes from a pending one.
@@ -79,23 +79,33 @@ def username_suggest(*candidates: str | None) -> str:
             continue
 
 
-def invitation_token_is_pending(token: str) -> bool:
-    # The invitation keeps only the sha256 of its link's secret, as API
-    # tokens do.
-    now = timezone.now()
-    return Invitation.objects.filter(
-        digest=token_digest(token),
-        accepted_at=None,
-        revoked_at=None,
-        expires_at__gt=now,
-    ).exists()
-
-
 def invitation_in_request(request: HttpRequest) -> bool:
     """Return whether the request's `next` is the link of a pending invitation."""
     target = request.POST.get("next") or request.GET.get("next") or ""
     match = INVITATION_PATH.match(urlsplit(target).path)
-    return match is not None and invitation_token_is_pending(match["token"])
+    if match is None:
+        return False
+    try:
+        services.invitation_get_for_secret(match["token"])
+    except NotFound:
+        return False
+    return True
+
+
+def audit(*, action: str, user: User, details: dict[str, Any] | None = None) -> None:
+    """Record an account event in the user's personal team's audit log."""
+    # Servers without the audit log app installed record nothing.
+    if not apps.is_installed("apps.audit"):
+        return
+    from apps.audit.services import account_team, audit_record
+
+    audit_record(
+        action=action,
+        actor=user,
+        team=account_team(user),
+        target=user,
+        details=details,
+    )
 
 
 class AccountAdapter(DefaultAccountAdapter):
@@ -128,7 +138,27 @@ class AccountAdapter(DefaultAccountAdapter):
         user = super().save_user(request, user, form, commit=commit)
         if commit:
             personal_team_create(user=user)
+            # The provider's sign-up form, shown when its user name or email
+            # address is taken, has no password.
+            via = "password" if "password1" in form.cleaned_data else "provider"
+            audit(action="user.signed_up", user=user, details={"via": via})
         return user
+
+    def confirm_email(self, request: HttpRequest, email_address: Any) -> bool:
+        confirmed = bool(super().confirm_email(request, email_address))
+        if confirmed:
+            audit(
+                action="user.email_verified",
+                user=email_address.user,
+                details={"email": email_address.email},
+            )
+        return confirmed
+
+    def set_password(self, user: Any, password: str) -> None:
+        # allauth calls this for a password change, a reset and a first
+        # password; sign-up sets the password in save_user.
+        super().set_password(user, password)
+        audit(action="user.password_changed", user=user)
 
     def get_login_stages(self) -> list[str]:
         default = "allauth.account.stages.EmailVerificationStage"
@@ -174,6 +204,11 @@ class SocialAccountAdapter(DefaultSocialAccountAdapter):
         user = super().save_user(request, sociallogin, form)
         if not Team.objects.filter(personal_for=user).exists():
             personal_team_create(user=user)
+            audit(
+                action="user.signed_up",
+                user=user,
+                details={"via": sociallogin.account.provider},
+            )
         return user
 
 
