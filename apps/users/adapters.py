@@ -28,7 +28,7 @@ from apps.users import services
 from apps.users.models import Membership, Role, Team, User
 
 # `/invitations/<token>`: the link an invitation email carries. In invite
-# mode the sign-up form is open to whoever comes from a pending one.
+# mode the sign-up form is open only to a visitor who follows a pending one.
 INVITATION_PATH = re.compile(r"^/invitations/(?P<token>[A-Za-z0-9_:.-]+)$")
 
 
@@ -189,7 +189,7 @@ class SignUpEmailVerificationStage(EmailVerificationStage):
 
 class SocialAccountAdapter(DefaultSocialAccountAdapter):
     def is_open_for_signup(self, request: HttpRequest, sociallogin: Any) -> bool:
-        # The provider decides who may sign in, whatever DSTACK_SIGNUP says.
+        # The provider decides who may sign in, whatever DSTACK_SIGNUP is set to.
         return True
 
     def populate_user(self, request: HttpRequest, sociallogin: Any, data: Any) -> Any:

@@ -27,6 +27,8 @@ def _body(request: Request) -> dict[str, object]:
 
 
 class DeviceCodeView(ApiView):
+    # NOTE: nothing limits how many logins an address starts. Each is one
+    # small row, and rows are deleted a day after they expire.
     authentication_classes: list[type] = []
 
     @extend_schema(request=OBJECT, responses=OBJECT, summary="Start dstack login")
