@@ -20,6 +20,12 @@ urlpatterns = [
     path(STACK + "/-/revisions", views.stack_revisions, name="stack-revisions"),
     path(STACK + "/-/settings", views.stack_settings, name="stack-settings"),
     path(STACK + "/-/delete", views.stack_remove, name="stack-delete"),
+    path(STACK + "/-/shares", views.stack_share, name="stack-share"),
+    path(
+        STACK + "/-/shares/<int:share_id>/delete",
+        views.stack_unshare,
+        name="stack-unshare",
+    ),
     path(STACK, views.stack_detail, name="stack"),
     path("<str:team>", views.team_stacks, name="team"),
 ]

@@ -12,7 +12,8 @@ from __future__ import annotations
 import functools
 import json
 from collections import defaultdict
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import markdown
 import nh3
@@ -33,8 +34,9 @@ from apps.artifacts.storage import StorageError, get_storage
 from apps.core.errors import InvalidInput, NotFound, PermissionDenied
 from apps.stacks import selectors, services
 from apps.stacks.models import Attachment, Revision, RevisionState, Stack
+from apps.users import services as users_services
 from apps.users.actors import Actor
-from apps.users.models import Access, Team
+from apps.users.models import Access, ShareRole, Team
 from apps.users.selectors import team_get, teams_for_actor
 
 STACKS_PER_PAGE = 25
@@ -313,6 +315,7 @@ def stack_detail(request: HttpRequest, team: str, path: str) -> HttpResponse:
         "revision": revision,
         "is_head": revision is not None and revision.pk == stack.head_id,
         "can_write": actor.can_write(stack.team),
+        "is_member": actor.role_in(stack.team) is not None,
         "page_data": page_data,
         "controls": page_data["controls"],
         "tab": "view",
@@ -361,6 +364,7 @@ def stack_revisions(request: HttpRequest, team: str, path: str) -> HttpResponse:
         "page_obj": revisions_page,
         "paginator": paginator,
         "can_write": actor.can_write(stack.team),
+        "is_member": actor.role_in(stack.team) is not None,
         "tab": "revisions",
         **header_context(actor, stack.team),
     }
@@ -429,9 +433,50 @@ def stack_settings(request: HttpRequest, team: str, path: str) -> HttpResponse:
         "access_levels": Access.values,
         "tab": "settings",
         "can_write": True,
+        "is_member": True,
+        "shares": list(selectors.shares_for_stack(stack)),
+        "share_roles": ShareRole.values,
         **header_context(actor, stack.team),
     }
     return render(request, "stacks/settings.html", context)
+
+
+@require_POST
+@page
+def stack_share(request: HttpRequest, team: str, path: str) -> HttpResponse:
+    """Share the stack with a user name or an email address, from the settings page."""
+    actor = Actor.from_request(request)
+    stack = selectors.stack_get_for_sharing(actor, team, _stack_path(path), write=True)
+    recipient = request.POST.get("recipient", "").strip()
+    by_email = "@" in recipient
+    try:
+        users_services.share_create(
+            actor=actor,
+            team=stack.team,
+            target_type=selectors.SHARE_TARGET,
+            target_id=stack.pk,
+            target_label=str(stack),
+            target_url=settings.PUBLIC_URL + stack_url(stack),
+            role=request.POST.get("role", ""),
+            username=None if by_email else recipient,
+            email=recipient if by_email else None,
+        )
+    except InvalidInput as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, f"{stack.path} is shared with {recipient}.")
+    return HttpResponseRedirect(stack_url(stack, "settings") + "#sharing")
+
+
+@require_POST
+@page
+def stack_unshare(request: HttpRequest, team: str, path: str, share_id: int) -> HttpResponse:
+    actor = Actor.from_request(request)
+    stack = selectors.stack_get_for_sharing(actor, team, _stack_path(path), write=True)
+    found = selectors.share_get_for_stack(stack, share_id)
+    users_services.share_delete(actor=actor, share=found, target_label=str(stack))
+    messages.success(request, "The share was removed.")
+    return HttpResponseRedirect(stack_url(stack, "settings") + "#sharing")
 
 
 @require_POST
@@ -457,5 +502,7 @@ __all__ = [
     "stack_remove",
     "stack_revisions",
     "stack_settings",
+    "stack_share",
+    "stack_unshare",
     "team_stacks",
 ]

@@ -141,10 +141,18 @@ class RevisionListView(ApiView):
         self.require_user()
         _check_body_size(request)
         path = _path(path)
-        team_obj = team_get_for_write(actor, team)
-        existing = Stack.objects.filter(team=team_obj, path=path).first()
-        if existing is not None:
-            selectors.stack_get_for_write(actor, team, path)
+        try:
+            team_obj = team_get_for_write(actor, team)
+        except NotFound:
+            # Not a member: only an editor through a share pushes, and only
+            # to the stack that was shared.
+            shared = selectors.stack_get_for_push_by_share(actor, team, path)
+            if shared is None:
+                raise
+            team_obj = shared.team
+        else:
+            if Stack.objects.filter(team=team_obj, path=path).exists():
+                selectors.stack_get_for_push(actor, team, path)
 
         opened = services.revision_open(
             actor=actor, team=team_obj, path=path, body=request.data
@@ -187,7 +195,7 @@ class CommitView(ApiView):
     @extend_schema(request=OBJECT, responses=OBJECT, summary="Commit a push")
     def post(self, request: Request, team: str, path: str, number: int) -> Response:
         actor = actor_of(request)
-        stack = selectors.stack_get_for_write(actor, team, _path(path))
+        stack = selectors.stack_get_for_push(actor, team, _path(path))
         revision = services.revision_commit(
             actor=actor, stack=stack, number=number, body=request.data
         )

@@ -59,7 +59,9 @@ CALLERS = [
 @pytest.mark.parametrize("index", range(len(CALLERS)), ids=CALLERS)
 def test_shares_endpoint_access(request, stack, outsider, method, statuses, index):
     client = request.getfixturevalue(CALLERS[index])
-    existing = share(stack, services.user_create(username="zoe", password=None), "viewer")
+    existing = share(
+        stack, services.user_create(username="zoe", password=None), "viewer"
+    )
 
     if method == "get":
         response = client.get(SHARES)
@@ -106,7 +108,12 @@ def test_an_editor_pushes_but_does_not_manage(stack, outsider_api, outsider):
 
     assert pushed.committed["number"] == 2
     assert Stack.objects.get(pk=stack.pk).head.author == outsider
-    check(outsider_api.patch(stack_url("acme", STACK), {"access": "public"}, format="json"), 403)
+    check(
+        outsider_api.patch(
+            stack_url("acme", STACK), {"access": "public"}, format="json"
+        ),
+        403,
+    )
     check(outsider_api.delete(stack_url("acme", STACK)), 403)
 
 
@@ -149,7 +156,9 @@ def test_a_viewer_member_cannot_change_access_by_pushing(stack, viewer_api):
 
 def test_sharing_again_changes_the_role(stack, owner_api, outsider):
     first = owner_api.post(SHARES, {"username": "eve"}, format="json")
-    second = owner_api.post(SHARES, {"username": "eve", "role": "editor"}, format="json")
+    second = owner_api.post(
+        SHARES, {"username": "eve", "role": "editor"}, format="json"
+    )
 
     check(first, 201)
     check(second, 200)
