@@ -4,10 +4,12 @@ from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from apps.artifacts import views as transfers
+from apps.audit.api import views as audit
 from apps.core.api import endpoint_not_found
 from apps.stacks.api import shares
 from apps.stacks.api import views as stacks
 from apps.users.api import device, teams
+from apps.users.api import team_tokens
 from apps.users.api import views as users
 
 TEAM = "teams/<str:team>"
@@ -29,6 +31,17 @@ urlpatterns = [
     ),
     path("tokens", users.TokenListView.as_view(), name="api-tokens"),
     path("tokens/<int:token_id>", users.TokenView.as_view(), name="api-token"),
+    path(TEAM + "/audit", audit.TeamAuditView.as_view(), name="api-team-audit"),
+    path(
+        TEAM + "/tokens",
+        team_tokens.TeamTokenListView.as_view(),
+        name="api-team-tokens",
+    ),
+    path(
+        TEAM + "/tokens/<int:token_id>",
+        team_tokens.TeamTokenView.as_view(),
+        name="api-team-token",
+    ),
     path("teams", teams.TeamListView.as_view(), name="api-teams"),
     path(TEAM, teams.TeamView.as_view(), name="api-team"),
     path(TEAM + "/members", teams.MemberListView.as_view(), name="api-members"),

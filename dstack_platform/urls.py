@@ -13,5 +13,6 @@ urlpatterns = [
     # team name can take, so the admin user may be called "admin".
     path("-/admin/", admin.site.urls),
     path("", include("apps.users.account_urls")),
+    path("", include("apps.audit.urls")),
     path("", include("apps.stacks.urls")),
 ]

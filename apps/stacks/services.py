@@ -23,6 +23,8 @@ from django.utils import timezone
 
 from apps.artifacts import services as artifacts
 from apps.artifacts.models import Blob, BlobState, Upload, UploadState
+from apps.artifacts.quota import quota_check
+from apps.audit.services import audit_record
 from apps.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from apps.core.names import validate_stack_path
 from apps.stacks.models import Attachment, Revision, RevisionState, Stack
@@ -292,9 +294,14 @@ def revision_open(
             f"only members of team {team.name!r} with write access set a stack's access",
             field="access",
         )
-    stack = _stack_get_or_create(team=team, path=path, actor=actor)
 
     with transaction.atomic():
+        # Checked before the stack is created, so a push over the quota
+        # leaves nothing behind, not even an empty new stack.
+        quota_check(
+            team=team, blobs={item.sha256: item.size for item in spec.attachments}
+        )
+        stack = _stack_get_or_create(team=team, path=path, actor=actor)
         blobs: dict[str, Blob] = {}
         uploads: dict[str, Upload] = {}
         fresh: set[str] = set()
@@ -473,6 +480,7 @@ def revision_commit(
             fields.append("head")
         stack.updated_at = now
         if revision.access is not None and revision.access != stack.access:
+            _record_access_change(actor, stack, stack.access, revision.access)
             stack.access = revision.access
             fields.append("access")
         stack.save(update_fields=fields)
@@ -547,6 +555,8 @@ def stack_update(*, actor: Actor, stack: Stack, body: object) -> Stack:
                 raise InvalidInput(
                     "access must be one of private, internal, public", field="access"
                 )
+            if access != stack.access:
+                _record_access_change(actor, stack, stack.access, access)
             stack.access = access
             fields.append("access")
         if "head" in payload:
@@ -585,6 +595,16 @@ def stack_update(*, actor: Actor, stack: Stack, body: object) -> Stack:
     return stack
 
 
+def _record_access_change(actor: Actor, stack: Stack, old: str, new: str) -> None:
+    audit_record(
+        action="stack.access_changed",
+        actor=actor,
+        team=stack.team,
+        target=stack,
+        details={"from": old, "to": new},
+    )
+
+
 def _release(team_id: int) -> None:
     from apps.artifacts import tasks as artifact_tasks
 
@@ -604,6 +624,9 @@ def stack_delete(*, actor: Actor, stack: Stack) -> None:
             team_id=stack.team_id, target_type="stack", target_id=stack.pk
         ).delete()
         Stack.objects.filter(pk=stack.pk).delete()
+        audit_record(
+            action="stack.deleted", actor=actor, team=stack.team, target=stack
+        )
         transaction.on_commit(lambda: _release(stack.team_id))
     logger.info("stack deleted: stack=%s team=%s", stack.pk, stack.team_id)
 
@@ -639,6 +662,14 @@ def revision_delete(*, actor: Actor, stack: Stack, revision: Revision) -> None:
             stack.updated_at = timezone.now()
             stack.save(update_fields=["head", "updated_at"])
         _delete_revisions(Revision.objects.filter(pk=revision.pk))
+        audit_record(
+            action="revision.deleted",
+            actor=actor,
+            team=stack.team,
+            target=revision,
+            target_label=f"{stack} revision {revision.number}",
+            details={"was_head": was_head},
+        )
         transaction.on_commit(lambda: _release(stack.team_id))
 
 

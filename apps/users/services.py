@@ -13,6 +13,7 @@ from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from apps.audit.services import account_team, audit_record
 from apps.core.errors import InvalidInput, NotFound, PermissionDenied
 from apps.core.names import validate_team_name
 from apps.users.actors import Actor
@@ -29,14 +30,6 @@ from apps.users.models import (
     TokenScope,
     User,
 )
-
-try:
-    from apps.audit.services import audit_record
-except ImportError:  # pragma: no cover - until the audit log app lands
-
-    def audit_record(**fields: object) -> None:  # type: ignore[misc]
-        return None
-
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +67,7 @@ def user_create(
     return user
 
 
+@transaction.atomic
 def token_create(
     *,
     user: User,
@@ -103,10 +97,18 @@ def token_create(
         team=team,
         expires_at=expires_at,
     )
+    audit_record(
+        action="token.created",
+        actor=user,
+        team=team or account_team(user),
+        target=token,
+        details={"scope": scope, "expires_at": expires_at},
+    )
     logger.info("token created: token=%s user=%s", token.pk, user.pk)
     return token, secret
 
 
+@transaction.atomic
 def token_revoke(*, user: User, token_id: int) -> ApiToken:
     token = None
     if 0 < token_id < 2**63:
@@ -115,6 +117,12 @@ def token_revoke(*, user: User, token_id: int) -> ApiToken:
         raise NotFound("token not found")
     token.revoked_at = timezone.now()
     token.save(update_fields=["revoked_at"])
+    audit_record(
+        action="token.revoked",
+        actor=user,
+        team=token.team or account_team(user),
+        target=token,
+    )
     logger.info("token revoked: token=%s user=%s", token.pk, user.pk)
     return token
 

@@ -1,4 +1,4 @@
-"""Account pages: the signed-in user's API tokens."""
+"""Account pages: the signed-in user's API tokens, and the tokens that reach a team."""
 
 from __future__ import annotations
 
@@ -11,13 +11,18 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from apps.core.errors import InvalidInput, NotFound
-from apps.stacks.views import header_context
+from apps.stacks.views import header_context, page
 from apps.users import selectors, services
 from apps.users.actors import Actor
 from apps.users.models import TokenScope
+from apps.users.team_tokens import (
+    team_get_for_manager,
+    token_revoke_for_team,
+    tokens_reaching_team,
+)
 
 EXPIRY_CHOICES = [
     ("", "Never"),
@@ -36,7 +41,9 @@ class TokenForm(forms.Form):
 
     def __init__(self, *args: object, team_names: list[str], **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        self.fields["team"].choices = [("", "All my teams")] + [(n, n) for n in team_names]
+        self.fields["team"].choices = [("", "All my teams")] + [
+            (n, n) for n in team_names
+        ]
 
 
 def _tokens_page(
@@ -89,7 +96,9 @@ def tokens(request: HttpRequest) -> HttpResponse:
             expires_at=expires_at,
         )
     except InvalidInput as error:
-        form.add_error(error.field if error.field in form.fields else None, error.message)
+        form.add_error(
+            error.field if error.field in form.fields else None, error.message
+        )
         return _tokens_page(request, actor, form, status=400)
     # The secret is not stored: it is shown on this response and never again,
     # so this page is rendered rather than redirected to.
@@ -110,3 +119,31 @@ def token_revoke(request: HttpRequest, token_id: int) -> HttpResponse:
         raise Http404("token not found") from None
     messages.success(request, f"Token {token.name} was revoked.")
     return HttpResponseRedirect(reverse("tokens"))
+
+
+@login_required
+@require_GET
+@page
+def team_tokens(request: HttpRequest, team: str) -> HttpResponse:
+    """List the active tokens that reach a team, for its owners and admins."""
+    actor = Actor.from_request(request)
+    found = team_get_for_manager(actor, team)
+    context = {
+        "team": found,
+        "tokens": list(tokens_reaching_team(found)),
+        **header_context(actor, found),
+    }
+    return render(request, "users/team_tokens.html", context)
+
+
+@login_required
+@require_POST
+@page
+def team_token_revoke(request: HttpRequest, team: str, token_id: int) -> HttpResponse:
+    actor = Actor.from_request(request)
+    found = team_get_for_manager(actor, team)
+    token = token_revoke_for_team(actor=actor, team=found, token_id=token_id)
+    messages.success(
+        request, f"Token {token.name} of {token.user.username} was revoked."
+    )
+    return HttpResponseRedirect(reverse("team-tokens", args=[found.name]))

@@ -5,6 +5,7 @@ what differs: the secret, the database, storage, the broker and the channel
 layer. Everything is read through `dstack_platform.config`.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -37,10 +38,12 @@ INSTALLED_APPS = [
     "allauth.account",
     "allauth.socialaccount",
     "allauth.socialaccount.providers.openid_connect",
+    "axes",
     "apps.core",
     "apps.users",
     "apps.artifacts",
     "apps.stacks",
+    "apps.audit",
 ]
 
 MIDDLEWARE = [
@@ -54,6 +57,10 @@ MIDDLEWARE = [
     "allauth.account.middleware.AccountMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Keeps the request for audit events recorded inside services.
+    "apps.audit.context.AuditRequestMiddleware",
+    # Turns a sign-in refused by the lockout into a 429 page; axes wants it last.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "dstack_platform.urls"
@@ -146,6 +153,24 @@ SPECTACULAR_SETTINGS = {
     "SCHEMA_PATH_PREFIX": "/api",
 }
 
+# Failed sign-ins are counted per account and, separately, per address (in
+# the database, by django-axes). Either count reaching the limit locks that
+# account or that address out until the cool-off has passed.
+AXES_FAILURE_LIMIT = config.integer("DSTACK_SIGN_IN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(
+    minutes=config.integer("DSTACK_SIGN_IN_LOCKOUT_MINUTES", 15, minimum=1)
+)
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_USERNAME_CALLABLE = "apps.audit.ratelimit.attempted_username"
+AXES_LOCKOUT_CALLABLE = "apps.audit.ratelimit.lockout_response"
+AXES_VERBOSE = False
+# The audit log records sign-ins, so axes keeps only the failure counts.
+AXES_DISABLE_ACCESS_LOG = True
+# django-allauth would count failed sign-ins too, in the cache and with
+# limits of its own; axes is the one count.
+ACCOUNT_RATE_LIMITS = {"login_failed": None}
+
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
@@ -178,6 +203,9 @@ LOGGING = {
 # password reset, and its OpenID Connect provider; apps/users/adapters.py
 # gives each new account its personal team.
 AUTHENTICATION_BACKENDS = [
+    # First: it refuses a sign-in while the account or the address is locked
+    # out (see AXES_* above), before any password is checked.
+    "apps.audit.ratelimit.LockoutBackend",
     "allauth.account.auth_backends.AuthenticationBackend",
     "django.contrib.auth.backends.ModelBackend",
     "apps.users.remote.ProxyUserBackend",
