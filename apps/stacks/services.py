@@ -164,13 +164,13 @@ def _parse_attachment(index: int, value: object) -> AttachmentSpec:
         raise InvalidInput(
             f"{field}.size must be a non-negative integer", field=f"{field}.size"
         )
-    sha256 = artifacts.validate_sha256(item.get("sha256"), field=f"{field}.sha256")
-    item_settings = item.get("settings") or {}
     if size > artifacts.MAX_OBJECT_SIZE:
         raise InvalidInput(
             f"{field}.size must be at most {artifacts.MAX_OBJECT_SIZE} bytes (5 TiB)",
             field=f"{field}.size",
         )
+    sha256 = artifacts.validate_sha256(item.get("sha256"), field=f"{field}.sha256")
+    item_settings = item.get("settings") or {}
     _require_object(item_settings, field=f"{field}.settings")
 
     filename = _optional_text(

@@ -29,7 +29,9 @@ urlpatterns = [
     path("invitations/<str:token>", team_views.invitation_open, name="invitation"),
     path("shared", team_views.shared_with_me, name="shared"),
     path("settings/tokens", views.tokens, name="tokens"),
-    path("settings/tokens/<int:token_id>/revoke", views.token_revoke, name="token-revoke"),
+    path(
+        "settings/tokens/<int:token_id>/revoke", views.token_revoke, name="token-revoke"
+    ),
     path("settings/teams/<str:team>/tokens", views.team_tokens, name="team-tokens"),
     path(
         "settings/teams/<str:team>/tokens/<int:token_id>/revoke",

@@ -83,7 +83,9 @@ def test_the_docs_load_nothing_from_a_cdn(db):
     html = response.content.decode()
     external = re.findall(r"""(?:src|href)=["']((?:https?:)?//[^"']+)""", html)
     assert external == []
-    assert "cdn" not in html.lower()
+    # A CDN host named anywhere, also in inline scripts; a bare "cdn" can turn
+    # up inside the page's random CSP nonce.
+    assert re.findall(r"[\w.-]*cdn[\w.-]*\.(?:com|net|org|io)", html.lower()) == []
     assert "/static/drf_spectacular_sidecar/" in html
 
 
