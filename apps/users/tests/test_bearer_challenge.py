@@ -91,11 +91,12 @@ def test_the_walk_finds_the_api():
     } <= names
 
 
-@pytest.mark.parametrize(("name", "url", "method"), ROUTES)
+# The routes in ANONYMOUS_ALLOWED serve callers without credentials on purpose.
+@pytest.mark.parametrize(
+    ("name", "url", "method"),
+    [route for route in ROUTES if route[0] not in ANONYMOUS_ALLOWED],
+)
 def test_missing_credentials_get_a_challenge(acme, name, url, method):
-    if name in ANONYMOUS_ALLOWED:
-        pytest.skip(f"{name} serves callers without credentials")
-
     assert_challenge(send(APIClient(), url, method), f"{method.upper()} {url}")
 
 
