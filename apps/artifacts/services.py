@@ -57,7 +57,7 @@ def decode_inline(data: object, *, size: int, sha256: str, field: str) -> bytes:
         raise InvalidInput(f"{field} is not valid base64", field=field) from None
     if len(raw) != size:
         raise ChecksumMismatch(
-            f"{field} has {len(raw)} bytes but size says {size}", field=field
+            f"{field} has {len(raw)} bytes, but size is {size}", field=field
         )
     if hashlib.sha256(raw).hexdigest() != sha256:
         raise ChecksumMismatch(f"{field} does not match its sha256", field=field)
@@ -245,8 +245,8 @@ def upload_complete(*, upload: Upload, parts: list[ClientPart]) -> Blob:
     """Check the client's parts against the store's, then join them.
 
     The client's MD5 of each part must equal what the store computed on
-    arrival (its ETag), and each stored part must have the expected size;
-    otherwise nothing is joined and the upload stays open for a retry.
+    arrival (its ETag), and each stored part must have the expected size.
+    Otherwise nothing is joined, and the upload stays open for a retry.
     """
     blob = upload.blob
     count = upload.part_count

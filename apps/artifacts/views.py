@@ -38,7 +38,7 @@ def upload_part(request: HttpRequest, token: str) -> HttpResponse:
             raise InvalidInput(
                 "Content-Length is required", field="Content-Length"
             ) from None
-        # Under ASGI the body is already spooled to a seekable file; handing
+        # Under ASGI the body is already spooled to a seekable file. Handing
         # that file on lets the S3 backend hash it in place instead of
         # copying it once more. Under WSGI the request itself is the stream.
         body = (
