@@ -49,15 +49,35 @@ def attempted_username(
 
     Django's sign-in form sends `username`; django-allauth's sends `login`
     and authenticates with `username` or `email`. Names are compared in
-    lower case, so `Alice` and `alice` share one count.
+    lower case, so `Alice` and `alice` share one count, and an email address
+    counts as the user name of its account.
     """
     sources: list[Any] = [credentials or {}, getattr(request, "POST", {})]
     for source in sources:
         for field in ("username", "email", "login"):
             value = source.get(field)
             if isinstance(value, str) and value.strip():
-                return value.strip().lower()
+                return _account_name(value.strip().lower())
     return None
+
+
+def _account_name(login: str) -> str:
+    """Map an email address to its account's user name.
+
+    One account may sign in by name or by email; counting both under the
+    name keeps an attacker from getting a fresh set of guesses per spelling.
+    """
+    if "@" not in login:
+        return login
+    from django.contrib.auth import get_user_model
+
+    username = (
+        get_user_model()
+        .objects.filter(email__iexact=login)
+        .values_list("username", flat=True)
+        .first()
+    )
+    return username.lower() if username else login
 
 
 def lockout_message() -> str:

@@ -79,17 +79,21 @@ def username_suggest(*candidates: str | None) -> str:
             continue
 
 
-def invitation_in_request(request: HttpRequest) -> bool:
-    """Return whether the request's `next` is the link of a pending invitation."""
+def invitation_of_request(request: HttpRequest) -> Any:
+    """Return the pending invitation whose link is the request's `next`, or None."""
     target = request.POST.get("next") or request.GET.get("next") or ""
     match = INVITATION_PATH.match(urlsplit(target).path)
     if match is None:
-        return False
+        return None
     try:
-        services.invitation_get_for_secret(match["token"])
+        return services.invitation_get_for_secret(match["token"])
     except NotFound:
-        return False
-    return True
+        return None
+
+
+def invitation_in_request(request: HttpRequest) -> bool:
+    """Return whether the request's `next` is the link of a pending invitation."""
+    return invitation_of_request(request) is not None
 
 
 def audit(*, action: str, user: User, details: dict[str, Any] | None = None) -> None:
@@ -116,6 +120,23 @@ class AccountAdapter(DefaultAccountAdapter):
         if mode == "invite":
             return invitation_in_request(request)
         return False
+
+    def clean_email(self, email: str) -> str:
+        email = super().clean_email(email)
+        if settings.DSTACK_SIGNUP != "invite":
+            return email
+        # On an invite-only server a link opens sign-up for the invited
+        # address only; allauth's unique-email rule then makes it one account.
+        request = getattr(self, "request", None)
+        if request is None or request.user.is_authenticated:
+            return email  # not a sign-up: an account adding an address
+        invitation = invitation_of_request(request)
+        if invitation is None or invitation.email.lower() != email.strip().lower():
+            raise forms.ValidationError(
+                "This server is invite-only: sign up with the address the "
+                "invitation was sent to."
+            )
+        return email
 
     def clean_username(self, username: str, shallow: bool = False) -> str:
         username = username.strip().lower()

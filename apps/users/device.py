@@ -256,6 +256,10 @@ def device_page(request: HttpRequest) -> HttpResponse:
     form = DeviceForm(request.POST, team_names=team_names)
     if not form.is_valid():
         return _render(request, form, context, status=400)
+    decision = request.POST.get("decision")
+    if decision not in ("approve", "deny"):
+        form.add_error(None, "Choose approve or deny.")
+        return _render(request, form, context, status=400)
     team = None
     if form.cleaned_data["team"]:
         team = selectors.team_get_for_member(actor, form.cleaned_data["team"])
@@ -263,7 +267,7 @@ def device_page(request: HttpRequest) -> HttpResponse:
         device_authorization_decide(
             user=actor.user,
             user_code=form.cleaned_data["code"],
-            approve=request.POST.get("decision") != "deny",
+            approve=decision == "approve",
             scope=form.cleaned_data["scope"],
             team=team,
         )
@@ -272,9 +276,7 @@ def device_page(request: HttpRequest) -> HttpResponse:
             error.field if error.field in form.fields else None, error.message
         )
         return _render(request, form, context, status=400)
-    context["decided"] = (
-        "denied" if request.POST.get("decision") == "deny" else ("approved")
-    )
+    context["decided"] = "approved" if decision == "approve" else "denied"
     return _render(request, form, context)
 
 

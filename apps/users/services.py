@@ -591,6 +591,28 @@ def invitation_get_for_secret(secret: object) -> Invitation:
     return invitation
 
 
+def _email_matches(user: User, email: str) -> bool:
+    """Tell whether `user` may accept an invitation sent to `email`.
+
+    The account's address, or one it verified through sign-up, must be the
+    invited one. Accounts without any address (made by staff, by `serve` or
+    through a trusted proxy) accept by holding the link, as there is nothing
+    to compare.
+    """
+    from allauth.account.models import EmailAddress
+
+    wanted = email.strip().lower()
+    verified = set(
+        EmailAddress.objects.filter(user=user, verified=True).values_list(
+            "email", flat=True
+        )
+    )
+    addresses = {address.lower() for address in verified}
+    if user.email:
+        addresses.add(user.email.lower())
+    return not addresses or wanted in addresses
+
+
 def invitation_accept(*, actor: Actor, secret: object) -> Invitation:
     """Accept an invitation for the signed-in actor.
 
@@ -602,6 +624,12 @@ def invitation_accept(*, actor: Actor, secret: object) -> Invitation:
     if actor.token is not None and actor.token.scope != TokenScope.WRITE:
         raise PermissionDenied("this token is read-only", field="token")
     invitation = invitation_get_for_secret(secret)
+    if not _email_matches(user, invitation.email):
+        raise PermissionDenied(
+            f"this invitation was sent to {invitation.email}: sign in with the "
+            "account of that address to accept it",
+            field="invitation",
+        )
 
     with transaction.atomic():
         # Filtering on the old state makes two clicks race for one row: only

@@ -49,11 +49,21 @@ class UserView(ApiView):
         )
 
 
+def _require_unlimited(actor: Any) -> None:
+    """Reject a token limited to one team: it must not see or revoke the
+    user's tokens for other teams."""
+    if actor.token is not None and actor.token.team_id is not None:
+        raise PermissionDenied(
+            "a token limited to one team cannot manage tokens", field="token"
+        )
+
+
 class TokenListView(ApiView):
     @extend_schema(responses=OBJECT, summary="List your API tokens")
     def get(self, request: Request) -> Response:
         actor = self.require_user()
         assert actor.user is not None
+        _require_unlimited(actor)
         return Response(
             {"results": [token_data(t) for t in selectors.tokens_for_user(actor.user)]}
         )
@@ -98,5 +108,6 @@ class TokenView(ApiView):
         assert actor.user is not None
         if actor.token is not None and actor.token.scope != TokenScope.WRITE:
             raise PermissionDenied("this token is read-only", field="token")
+        _require_unlimited(actor)
         services.token_revoke(user=actor.user, token_id=token_id)
         return Response(status=204)
