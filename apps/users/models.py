@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.utils import timezone
 
@@ -54,7 +55,10 @@ class Team(models.Model):
     )
     # Bytes of blobs the team may keep; null means no limit. Pushes that would
     # go over it are rejected.
-    storage_quota = models.BigIntegerField(null=True, blank=True)
+    # Bytes of blobs the team may keep; null means no limit.
+    storage_quota = models.BigIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1)], help_text="bytes"
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     def __str__(self) -> str:

@@ -28,8 +28,13 @@ def attachment_data(attachment: Attachment) -> dict[str, Any]:
 
 
 def revision_data(
-    revision: Revision, attachments: list[Attachment] | None = None
+    revision: Revision,
+    attachments: list[Attachment] | None = None,
+    *,
+    with_client: bool = True,
 ) -> dict[str, Any]:
+    """Describe a revision; `with_client=False` leaves out the pushing
+    machine's details (Python, OS release), which only the team sees."""
     data: dict[str, Any] = {
         "number": revision.number,
         "message": revision.message,
@@ -38,7 +43,7 @@ def revision_data(
         "committed_at": revision.committed_at.isoformat()
         if revision.committed_at
         else None,
-        "client": revision.client,
+        "client": revision.client if with_client else None,
         "attachment_count": revision.attachment_count,
         "size": revision.size,
     }
@@ -62,7 +67,10 @@ def stack_summary(stack: Stack) -> dict[str, Any]:
 
 
 def stack_data(
-    stack: Stack, head_attachments: list[Attachment] | None
+    stack: Stack,
+    head_attachments: list[Attachment] | None,
+    *,
+    with_client: bool = True,
 ) -> dict[str, Any]:
     return {
         "path": stack.path,
@@ -72,5 +80,9 @@ def stack_data(
         "url": stack_page_url(stack),
         "created_at": stack.created_at.isoformat(),
         "updated_at": stack.updated_at.isoformat(),
-        "head": revision_data(stack.head, head_attachments) if stack.head else None,
+        "head": (
+            revision_data(stack.head, head_attachments, with_client=with_client)
+            if stack.head
+            else None
+        ),
     }

@@ -17,7 +17,7 @@ from apps.artifacts import services as artifacts
 from apps.artifacts import tables
 from apps.artifacts.models import Upload, UploadState
 from apps.core.api import ApiView, actor_of, paginate, positive_int
-from apps.core.errors import InvalidInput, NotFound, PayloadTooLarge
+from apps.core.errors import InvalidInput, NotFound, PayloadTooLarge, PermissionDenied
 from apps.core.names import validate_stack_path
 from apps.stacks import selectors, services
 from apps.stacks.api.serializers import (
@@ -38,6 +38,10 @@ def _path(path: str) -> str:
     if "/-/" in f"/{path}/":
         raise NotFound("no such endpoint")
     return validate_stack_path(path)
+
+
+def _is_member(actor: Any, stack: Stack) -> bool:
+    return actor.role_in(stack.team) is not None
 
 
 def _check_body_size(request: Request) -> None:
@@ -98,13 +102,16 @@ class StackListView(ApiView):
 class StackView(ApiView):
     @extend_schema(responses=OBJECT, summary="Read a stack with its head revision")
     def get(self, request: Request, team: str, path: str) -> Response:
-        stack = selectors.stack_get_for_read(actor_of(request), team, _path(path))
+        actor = actor_of(request)
+        stack = selectors.stack_get_for_read(actor, team, _path(path))
         attachments = (
             list(selectors.attachments_for_read(stack.head)) if stack.head else None
         )
         if stack.head is not None:
             stack.head.author  # noqa: B018 - one query, not one per use
-        return Response(stack_data(stack, attachments))
+        return Response(
+            stack_data(stack, attachments, with_client=_is_member(actor, stack))
+        )
 
     @extend_schema(
         request=OBJECT, responses=OBJECT, summary="Change access, head or retention"
@@ -130,9 +137,15 @@ class StackView(ApiView):
 class RevisionListView(ApiView):
     @extend_schema(responses=OBJECT, summary="List a stack's revisions")
     def get(self, request: Request, team: str, path: str) -> Response:
-        stack = selectors.stack_get_for_read(actor_of(request), team, _path(path))
+        actor = actor_of(request)
+        stack = selectors.stack_get_for_read(actor, team, _path(path))
+        member = _is_member(actor, stack)
         return Response(
-            paginate(request, selectors.revisions_for_read(stack), revision_data)
+            paginate(
+                request,
+                selectors.revisions_for_read(stack),
+                lambda revision: revision_data(revision, with_client=member),
+            )
         )
 
     @extend_schema(request=OBJECT, responses={201: OBJECT}, summary="Open a push")
@@ -148,7 +161,12 @@ class RevisionListView(ApiView):
             # to the stack that was shared.
             shared = selectors.stack_get_for_push_by_share(actor, team, path)
             if shared is None:
-                raise
+                # A reader through a share, or of a public stack, may know the
+                # stack exists: for them it is read-only, not missing.
+                selectors.stack_get_for_read(actor, team, path)
+                raise PermissionDenied(
+                    f"stack {team}/{path} is read-only for you", field="stack"
+                ) from None
             team_obj = shared.team
         else:
             if Stack.objects.filter(team=team_obj, path=path).exists():
@@ -176,10 +194,12 @@ class RevisionListView(ApiView):
 class RevisionView(ApiView):
     @extend_schema(responses=OBJECT, summary="Read a revision with its attachments")
     def get(self, request: Request, team: str, path: str, number: int) -> Response:
-        stack = selectors.stack_get_for_read(actor_of(request), team, _path(path))
+        actor = actor_of(request)
+        stack = selectors.stack_get_for_read(actor, team, _path(path))
         revision = selectors.revision_get_for_read(stack, number)
+        attachments = list(selectors.attachments_for_read(revision))
         return Response(
-            revision_data(revision, list(selectors.attachments_for_read(revision)))
+            revision_data(revision, attachments, with_client=_is_member(actor, stack))
         )
 
     @extend_schema(responses={204: None}, summary="Delete a revision")

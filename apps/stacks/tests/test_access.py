@@ -180,12 +180,13 @@ class TestSharedStacks:
     @pytest.mark.parametrize(
         ("method", "suffix", "body", "status", "code"),
         [
-            # The stack is visible, so the answer is 403; the team is not,
-            # so a push into it is 404.
+            # The stack is visible, so every write to it is 403, a push too;
+            # a push to a path of the team that names no visible stack is
+            # 404 (see test_outsider_push_to_a_new_path_is_404).
             ("patch", "", {"access": "private"}, 403, "permission_denied"),
             ("delete", "", None, 403, "permission_denied"),
             ("delete", "/-/revisions/1", None, 403, "permission_denied"),
-            ("post", "/-/revisions", "push", 404, "not_found"),
+            ("post", "/-/revisions", "push", 403, "permission_denied"),
         ],
     )
     def test_an_outsider_cannot_write_a_public_stack(
@@ -195,6 +196,13 @@ class TestSharedStacks:
 
         check(response, status, code)
         assert Stack.objects.get(path="open/public").access == "public"
+
+    def test_outsider_push_to_a_new_path_is_404(self, shared, outsider_api, world):
+        url = stack_url("acme", "open/elsewhere", "/-/revisions")
+
+        response = send(outsider_api, "post", url, "push", world)
+
+        check(response, 404, "not_found")
 
     def test_anonymous_cannot_push(self, anonymous_api, world):
         response = send(anonymous_api, "post", stack_url("eve", "x/y/z", "/-/revisions"), "push", world)

@@ -205,3 +205,43 @@ def test_part_after_completion_gets_409_and_upload_says_completed(
     assert described.json()["state"] == "completed"
     assert described.json()["parts"] == []
     assert Upload.objects.get(pk=upload["id"]).state == "completed"
+
+
+def test_outsiders_do_not_see_the_pushing_machine(
+    owner_api, outsider_api, anonymous_api
+):
+    push(
+        owner_api,
+        "acme",
+        STACK,
+        Obj(b"x", {}, "text/plain", inline=True),
+        access="public",
+    )
+    url = stack_url("acme", STACK)
+
+    member_view = owner_api.get(url).json()["head"]["client"]
+    outsider_view = outsider_api.get(url).json()["head"]["client"]
+    anonymous_view = anonymous_api.get(url + "/-/revisions/1").json()["client"]
+    listed = anonymous_api.get(url + "/-/revisions").json()["results"][0]["client"]
+
+    assert member_view == {"name": "tests"}
+    assert outsider_view is None
+    assert anonymous_view is None
+    assert listed is None
+
+
+def test_pushing_to_a_public_stack_of_another_team_is_403(owner_api, outsider_api):
+    push(
+        owner_api,
+        "acme",
+        STACK,
+        Obj(b"x", {}, "text/plain", inline=True),
+        access="public",
+    )
+
+    response = outsider_api.post(
+        REVISIONS, {"attachments": [announce()]}, format="json"
+    )
+
+    assert response.status_code == 403
+    assert response.json()["error"]["field"] == "stack"

@@ -96,8 +96,8 @@ def test_a_share_lets_an_outsider_read_a_private_stack(stack, outsider_api, outs
 def test_a_viewer_share_does_not_allow_pushing(stack, outsider_api, outsider):
     share(stack, outsider, "viewer")
 
-    # The team is not visible to the outsider, so a push into it is a 404.
-    open_revision(outsider_api, "acme", STACK, CSV, expect=404)
+    # The stack is visible to the viewer, so a push to it is read-only: 403.
+    open_revision(outsider_api, "acme", STACK, CSV, expect=403)
     check(outsider_api.delete(stack_url("acme", STACK)), 403)
 
 
@@ -140,7 +140,7 @@ def test_an_editor_with_a_read_only_token_cannot_push(stack, outsider, make_api)
     share(stack, outsider, "editor")
     client = make_api(outsider, scope="read")
 
-    open_revision(client, "acme", STACK, CSV, expect=404)
+    open_revision(client, "acme", STACK, CSV, expect=403)
 
 
 def test_a_token_limited_to_another_team_ignores_shares(stack, outsider, make_api):
