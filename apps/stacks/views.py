@@ -69,19 +69,21 @@ def page(view: View) -> View:
 
     A stack or team that is missing or not readable is a 404 for a signed-in
     user and a redirect to sign in for an anonymous one, who might see it
-    after signing in. A read-only role asking to write is a 403.
+    after signing in. A read-only role asking to write is a 403, but an
+    anonymous visitor asking to change a public stack is sent to sign in,
+    as the API answers 401 there.
     """
 
     @functools.wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         try:
             return view(request, *args, **kwargs)
-        except NotFound:
+        except (NotFound, PermissionDenied) as error:
             if not request.user.is_authenticated:
                 return redirect_to_login(request.get_full_path())
+            if isinstance(error, PermissionDenied):
+                raise DjangoPermissionDenied(error.message) from None
             raise Http404("not found") from None
-        except PermissionDenied as error:
-            raise DjangoPermissionDenied(error.message) from None
 
     return wrapper
 
