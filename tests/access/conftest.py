@@ -14,8 +14,9 @@ The objects, all in team `acme` unless named otherwise:
   stack is shared with frank, a user outside the cast.
 - `open/public` and `open/internal`: one revision each, with the same two
   attachments, at those access levels.
-- a pending invitation of grace@example.com, alice's spare API token, a
-  `dstack login` waiting for approval, and a sign-in link of frank's.
+- a pending invitation of grace@example.com, spare API tokens of alice and
+  carol, a `dstack login` waiting for approval, and a sign-in link of
+  frank's.
 
 `caller(name, api=...)` builds the client of one caller. On the API the
 members of the cast send their own write token. Pages are signed in with a
@@ -67,6 +68,7 @@ class World:
     invitation_id: int
     invitation_secret: str
     spare_token_id: int
+    member_token_id: int
     device_code: str
     user_code: str
     sign_in_token: str
@@ -81,6 +83,7 @@ class World:
             "invitation": self.invitation_id,
             "secret": self.invitation_secret,
             "token": self.spare_token_id,
+            "member_token": self.member_token_id,
             "link": self.sign_in_token,
         }
 
@@ -128,6 +131,7 @@ def _world_build() -> World:
         actor=Actor(owner), team=acme, email="grace@example.com", role="member"
     )
     spare, _ = services.token_create(user=owner, name="spare")
+    member_token, _ = services.token_create(user=users["member"], name="spare")
     _, device_code, user_code = device.device_authorization_create(client_name="tests")
 
     return World(
@@ -140,6 +144,7 @@ def _world_build() -> World:
         invitation_id=invitation.pk,
         invitation_secret=secret,
         spare_token_id=spare.pk,
+        member_token_id=member_token.pk,
         device_code=device_code,
         user_code=user_code,
         sign_in_token=links.sign_in_link_create(user=frank),

@@ -227,6 +227,22 @@ API_CASES = [
             "readonly_token": 403,
         },
     ),
+    Case("api-team-audit", "get", f"{API}/audit", api_team(200, MANAGERS)),
+    Case("api-team-tokens", "get", f"{API}/tokens", api_team(200, MANAGERS)),
+    Case(
+        "api-team-token",
+        "delete",
+        API + "/tokens/{member_token}",
+        api_team(204, MANAGERS, write=True),
+    ),
+    # Only owners revoke the tokens of owners, such as alice's spare one.
+    Case(
+        "api-team-token",
+        "delete",
+        API + "/tokens/{token}",
+        api_team(204, OWNERS, write=True),
+        variant="owner-token",
+    ),
     Case("api-teams", "get", "/api/teams", api_signed_in(200)),
     Case(
         "api-teams",
@@ -591,6 +607,23 @@ PAGE_CASES = [
         SETTINGS + "/invitations/{invitation}/revoke",
         page_team(302, MANAGERS, refused=REFUSED),
     ),
+    Case("team-audit", "get", f"{SETTINGS}/audit", page_team(200, MANAGERS)),
+    # Nobody in the cast is staff; apps/audit/tests check the staff's view.
+    Case("staff-audit", "get", "/-/audit", page_signed_in(403)),
+    Case("team-tokens", "get", f"{SETTINGS}/tokens", page_team(200, MANAGERS)),
+    Case(
+        "team-token-revoke",
+        "post",
+        SETTINGS + "/tokens/{member_token}/revoke",
+        page_team(302, MANAGERS),
+    ),
+    Case(
+        "team-token-revoke",
+        "post",
+        SETTINGS + "/tokens/{token}/revoke",
+        page_team(302, OWNERS),
+        variant="owner-token",
+    ),
     # Anyone with the link sees the invitation; signed-in users accept it.
     Case("invitation", "get", "/invitations/{secret}", everyone(200)),
     Case(
@@ -701,6 +734,7 @@ PLACEHOLDERS = {
     "invitation": 1,
     "secret": "s",
     "token": 1,
+    "member_token": 1,
     "link": "l",
 }
 
