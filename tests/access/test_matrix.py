@@ -2,9 +2,10 @@
 
 `test_every_route_has_an_entry` walks the URL configuration, so a new
 route without an entry in `CASES` fails until someone writes down who may
-call it. Each case is one route, one method and, where it matters, one
-stack access level. Its expectations are a dict of caller to outcome, built by
-the rule functions below from the standing of each caller in team `acme`:
+call it. Each case is one route and one method, and sometimes a variant
+such as a stack's access level. Its expectations are a dict of caller to
+outcome, built by the rule functions below from each caller's standing in
+team `acme`:
 
 - owner, admin, member, viewer: alice, bob, carol and dave with those roles;
 - outsider: eve, signed in, of no team but her own;
@@ -766,6 +767,12 @@ def send(client: Any, case: Case, world: World) -> Any:
     return getattr(client, case.method)(url, body)
 
 
+def _excerpt(response: Any) -> str:
+    if response.streaming:
+        return "(a streamed body)"
+    return repr(response.content[:300])
+
+
 def test_every_route_has_an_entry() -> None:
     covered = {resolve(case.url.format(**PLACEHOLDERS)).route for case in CASES}
 
@@ -806,7 +813,7 @@ def test_access(
     )
     assert response.status_code < 500, f"{where}: {response.status_code}"
     assert observe(response) == case.expect[caller_name], (
-        f"{where}: {response.content[:300]!r}"
+        f"{where}: {_excerpt(response)}"
     )
     if response.status_code == 401 and case.url.startswith("/api/"):
         challenge = response.get("WWW-Authenticate", "")

@@ -1,4 +1,4 @@
-"""Walk the URL configuration, so the access matrix sees every route.
+"""Walk the URL configuration, so the access matrix covers every route.
 
 Routes are named the way Django's resolver names them in
 `ResolverMatch.route`: the routes of the nested includes joined, with the
@@ -19,8 +19,8 @@ EXCLUDED = {
     # (AdminSite.has_permission), and its dozens of model pages are
     # Django's code, not ours.
     "-/admin/": "the Django admin, guarded by Django's staff check",
-    # allauth's callback expects the provider's redirect with a state it
-    # saved in the session; without one it renders an error page.
+    # allauth's callback is where the provider redirects back to, with the
+    # state allauth saved in the session when the sign-in started.
     # apps/users/tests/test_oidc.py drives it against a fake provider.
     "accounts/oidc/(?P<provider_id>[^/]+)/login/callback/": (
         "allauth's OpenID Connect callback, tested against a fake provider"
