@@ -14,7 +14,8 @@ The objects, all in team `acme` unless named otherwise:
   stack is shared with frank, a user outside the cast.
 - `open/public` and `open/internal`: one revision each, with the same two
   attachments, at those access levels.
-- a pending invitation of grace@example.com, spare API tokens of alice and
+- the cast's addresses (alice@example.com and so on), a pending
+  invitation of eve@example.com to acme, spare API tokens of alice and
   carol, a `dstack login` waiting for approval, and a sign-in link of
   frank's.
 
@@ -98,6 +99,9 @@ def _attachments() -> tuple[Obj, Obj]:
 def _world_build() -> World:
     users = {role: user_make(name) for role, name in CAST.items()}
     users["outsider"] = user_make("eve")
+    for user in users.values():
+        user.email = f"{user.username}@example.com"
+        user.save(update_fields=["email"])
     acme = Team.objects.create(name="acme")
     Membership.objects.bulk_create(
         [
@@ -128,7 +132,7 @@ def _world_build() -> World:
         format="json",
     )
     invitation, secret = services.invitation_create(
-        actor=Actor(owner), team=acme, email="grace@example.com", role="member"
+        actor=Actor(owner), team=acme, email="eve@example.com", role="member"
     )
     spare, _ = services.token_create(user=owner, name="spare")
     member_token, _ = services.token_create(user=users["member"], name="spare")

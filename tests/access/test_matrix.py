@@ -212,11 +212,17 @@ API_CASES = [
         everyone(400),
         body=lambda world: {"device_code": world.device_code},
     ),
-    Case("api-tokens", "get", "/api/tokens", api_signed_in(200)),
+    # A token limited to one team manages no tokens, which reach other teams.
+    Case(
+        "api-tokens",
+        "get",
+        "/api/tokens",
+        {**api_signed_in(200), "other_team_token": 403},
+    ),
     # Tokens are created in the browser: no token mints another.
     Case("api-tokens", "post", "/api/tokens", api_signed_in(403), body={"name": "x"}),
-    # Alice's spare token: her other tokens revoke it, unless read-only;
-    # anyone else's token finds no such token.
+    # Alice's spare token: her other tokens revoke it, unless read-only or
+    # limited to one team. Anyone else's token finds no such token.
     Case(
         "api-token",
         "delete",
@@ -224,7 +230,7 @@ API_CASES = [
         {
             **api_signed_in(404),
             "owner": 204,
-            "other_team_token": 204,
+            "other_team_token": 403,
             "readonly_token": 403,
         },
     ),
@@ -290,13 +296,13 @@ API_CASES = [
         API + "/invitations/{invitation}",
         api_team(204, MANAGERS, write=True),
     ),
-    # The secret in the link is the invitation: any signed-in user who has
-    # it may accept it.
+    # The invitation is eve's: other accounts see it through the link but
+    # may not accept it.
     Case(
         "api-invitation-accept",
         "post",
         "/api/invitations/{secret}/accept",
-        {**api_signed_in(200), "readonly_token": 403},
+        {**api_signed_in(403), "outsider": 200},
     ),
     Case("api-shared", "get", "/api/shared", api_signed_in(200)),
     # Outsiders list a team's public and internal stacks, anonymous callers
@@ -549,7 +555,11 @@ PAGE_CASES = [
         "post",
         "/auth/device",
         page_signed_in(200),
-        body=lambda world: {"code": world.user_code, "scope": "read"},
+        body=lambda world: {
+            "code": world.user_code,
+            "scope": "read",
+            "decision": "approve",
+        },
     ),
     Case("home", "get", "/", page_signed_in(302)),
     Case("team-new", "get", "/settings/teams/new", page_signed_in(200)),
@@ -625,13 +635,13 @@ PAGE_CASES = [
         page_team(302, OWNERS),
         variant="owner-token",
     ),
-    # Anyone with the link sees the invitation; signed-in users accept it.
+    # Anyone with the link reads eve's invitation; only eve accepts it.
     Case("invitation", "get", "/invitations/{secret}", everyone(200)),
     Case(
         "invitation",
         "post",
         "/invitations/{secret}",
-        {**everyone(200), **dict.fromkeys(SESSION_USERS, 302)},
+        {**everyone(200), **dict.fromkeys(SESSION_USERS, REFUSED), "outsider": 302},
     ),
     Case("shared", "get", "/shared", page_signed_in(200)),
     Case("tokens", "get", "/settings/tokens", page_signed_in(200)),
