@@ -245,16 +245,21 @@ class Uploader:
         book: _UrlBook,
         advance: Callable[[int], None],
     ) -> str:
-        md5 = md5_of(source, part.offset, part.size)
-        if book.completed or book.stored_md5(part.number) == md5:
-            advance(part.size)
-            return md5
+        # A part the server may have already (an earlier push of the same
+        # bytes) is hashed first to compare; any other part is hashed while
+        # it is sent, so that its bytes are read once, not twice.
+        md5: str | None = None
+        if book.completed or book.stored_md5(part.number) is not None:
+            md5 = md5_of(source, part.offset, part.size)
+            if book.completed or book.stored_md5(part.number) == md5:
+                advance(part.size)
+                return md5
 
         last_error: Exception | None = None
         for attempt in range(1, self.attempts + 1):
             url, generation = book.get(part.number)
             try:
-                self._put(url, source, part, md5)
+                md5 = self._put(url, source, part, md5)
                 advance(part.size)
                 return md5
             except (_RetryableError, TransportError) as exc:
@@ -273,22 +278,32 @@ class Uploader:
             self.sleep(self.backoff * 2 ** (attempt - 1))
             if isinstance(last_error, _RetryableError) and last_error.renew_urls:
                 book.renew(generation)
-                if book.completed or book.stored_md5(part.number) == md5:
-                    advance(part.size)
-                    return md5
+                if book.completed or book.stored_md5(part.number) is not None:
+                    md5 = md5 or md5_of(source, part.offset, part.size)
+                    if book.completed or book.stored_md5(part.number) == md5:
+                        advance(part.size)
+                        return md5
 
         raise UploadError(
             f"upload {upload_id} part {part.number} failed after {self.attempts} "
             f"attempts: {last_error}"
         ) from last_error
 
-    def _put(self, url: str, source: Source, part: _Part, md5: str) -> None:
+    def _put(self, url: str, source: Source, part: _Part, md5: str | None) -> str:
+        """PUT one part and return its MD5, computed on the way unless given."""
         url = self.http.absolute(url)
         client = self.http.client_for(url)
+        digest = hashlib.md5(usedforsecurity=False)
+
+        def body() -> Iterator[bytes]:
+            for chunk in iter_chunks(source, part.offset, part.size):
+                digest.update(chunk)
+                yield chunk
+
         try:
             response = client.put(
                 url,
-                content=iter_chunks(source, part.offset, part.size),
+                content=body(),
                 headers={"Content-Length": str(part.size)},
             )
         except httpx.TransportError as exc:
@@ -300,12 +315,19 @@ class Uploader:
                 f"PUT of part {part.number} answered HTTP {response.status_code}",
                 renew_urls=response.is_client_error,
             )
-        etag = response.headers.get("ETag", "").strip('"').lower()
-        if _MD5_HEX.fullmatch(etag) and etag != md5:
+        sent = digest.hexdigest()
+        if md5 is not None and sent != md5:
             raise _RetryableError(
-                f"part {part.number} was stored with MD5 {etag}, expected {md5}",
+                f"part {part.number} changed while it was sent: the file was modified",
                 renew_urls=False,
             )
+        etag = response.headers.get("ETag", "").strip('"').lower()
+        if _MD5_HEX.fullmatch(etag) and etag != sent:
+            raise _RetryableError(
+                f"part {part.number} was stored with MD5 {etag}, expected {sent}",
+                renew_urls=False,
+            )
+        return sent
 
 
 class _RetryableError(Exception):
