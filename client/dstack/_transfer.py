@@ -397,6 +397,20 @@ def download(
     raise AssertionError("unreachable")
 
 
+def _publish(digest: Any, sha256: str, temporary: Path, target: Path) -> Path:
+    """Move a downloaded file to `target` if its hash is the expected one."""
+    actual = digest.hexdigest()
+    if actual != sha256:
+        raise ChecksumError(
+            f"downloaded bytes have sha256 {actual}, expected {sha256}, so "
+            "the stored blob may be corrupt. Pull again, or push the object again.",
+            expected=sha256,
+            actual=actual,
+        )
+    os.replace(temporary, target)
+    return target
+
+
 class _RangesIgnored(Exception):
     """The server answered a range request with the whole object."""
 
@@ -465,16 +479,7 @@ def _download_ranged(
                 for future in futures:
                     future.cancel()
                 raise
-        actual = digest.hexdigest()
-        if actual != sha256:
-            raise ChecksumError(
-                f"downloaded bytes have sha256 {actual}, expected {sha256}, so "
-                "the stored blob may be corrupt. Pull again, or push the object again.",
-                expected=sha256,
-                actual=actual,
-            )
-        os.replace(temporary, target)
-        return target
+        return _publish(digest, sha256, temporary, target)
     except _RangesIgnored:
         return None
     finally:
@@ -519,15 +524,6 @@ def _download_once(
             except httpx.TransportError as exc:
                 raise TransportError(f"download failed: {exc}") from exc
 
-        actual = digest.hexdigest()
-        if actual != sha256:
-            raise ChecksumError(
-                f"downloaded bytes have sha256 {actual}, expected {sha256}, so "
-                "the stored blob may be corrupt. Pull again, or push the object again.",
-                expected=sha256,
-                actual=actual,
-            )
-        os.replace(temporary, target)
-        return target
+        return _publish(digest, sha256, temporary, target)
     finally:
         temporary.unlink(missing_ok=True)
