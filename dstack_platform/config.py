@@ -119,7 +119,7 @@ def database(*, required: bool, sqlite_path: Path | None = None) -> dict[str, An
 
 @dataclass(frozen=True)
 class StorageConfig:
-    """Where blobs live: a folder on disk, or a bucket of an S3-compatible store."""
+    """The blob store: a folder on disk, or a bucket of an S3-compatible store."""
 
     backend: str
     root: Path | None = None

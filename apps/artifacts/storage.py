@@ -38,7 +38,7 @@ class StoredPart:
 
 
 class StorageError(Exception):
-    """The store failed or holds something other than what was expected."""
+    """The store failed, or contains something other than what was expected."""
 
 
 class FilesystemStorage:
@@ -188,7 +188,7 @@ class S3Storage:
             signature_version="s3v4",
             # Parts carry Content-MD5 and every object is re-read against its
             # sha256, so signing each payload (which botocore does over plain
-            # HTTP unless told not to) would be one more pass for nothing.
+            # HTTP unless configured otherwise) would be one more pass for nothing.
             s3={"addressing_style": "path", "payload_signing_enabled": False},
             retries={"max_attempts": 3, "mode": "standard"},
             max_pool_connections=32,

@@ -245,9 +245,9 @@ class Uploader:
         book: _UrlBook,
         advance: Callable[[int], None],
     ) -> str:
-        # A part the server may have already (an earlier push of the same
-        # bytes) is hashed first to compare; any other part is hashed while
-        # it is sent, so that its bytes are read once, not twice.
+        # A part the server may have already, from an earlier push of the same
+        # bytes, is hashed first to compare. Any other part is hashed while it
+        # is sent, so that its bytes are read once, not twice.
         md5: str | None = None
         if book.completed or book.stored_md5(part.number) is not None:
             md5 = md5_of(source, part.offset, part.size)
@@ -310,9 +310,9 @@ class Uploader:
             raise TransportError(f"PUT of part {part.number} failed: {exc}") from exc
 
         if response.is_error:
-            # An expired or revoked presigned URL is a 4xx (S3 answers 403).
+            # An expired or revoked presigned URL gets a 4xx (S3 returns 403).
             raise _RetryableError(
-                f"PUT of part {part.number} answered HTTP {response.status_code}",
+                f"PUT of part {part.number} failed with HTTP {response.status_code}",
                 renew_urls=response.is_client_error,
             )
         sent = digest.hexdigest()
@@ -373,7 +373,7 @@ def download(
     """Stream `url` into `directory`/`sha256` and verify the hash.
 
     The bytes go to a temporary file first and are renamed only once the hash
-    matches, so the cache never holds a partial or wrong file.
+    matches, so the cache never contains a partial or wrong file.
     """
     url = http.absolute(url)
     client = http.client_for(url)
@@ -412,7 +412,7 @@ def _publish(digest: Any, sha256: str, temporary: Path, target: Path) -> Path:
 
 
 class _RangesIgnored(Exception):
-    """The server answered a range request with the whole object."""
+    """The server returned the whole object for a range request."""
 
 
 def _download_ranged(
@@ -447,7 +447,7 @@ def _download_ranged(
                     response.read()
                     if response.is_server_error:
                         raise TransportError(
-                            f"download answered HTTP {response.status_code}",
+                            f"download failed with HTTP {response.status_code}",
                             request=response.request,
                             response=response,
                         )
@@ -510,7 +510,7 @@ def _download_once(
                         response.read()
                         if response.is_server_error:
                             raise TransportError(
-                                f"download answered HTTP {response.status_code}",
+                                f"download failed with HTTP {response.status_code}",
                                 request=response.request,
                                 response=response,
                             )

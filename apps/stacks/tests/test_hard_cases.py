@@ -1,4 +1,4 @@
-"""Inputs and races that once answered 500 or left a stack in a wrong state."""
+"""Inputs and races that once returned 500 or left a stack in a wrong state."""
 
 from __future__ import annotations
 
