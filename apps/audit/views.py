@@ -37,14 +37,20 @@ def _log_page(
     title: str,
     extra_query: dict[str, str] | None = None,
 ) -> HttpResponse:
-    """Render a filtered, paginated log; a bad filter shows its error, with a 400."""
+    """Render a filtered, paginated log.
+
+    A bad filter shows its error with a 400 and no events, because events
+    listed under a filter the reader typed would look as if they matched it.
+    """
     error = None
     try:
         filters = selectors.parse_filters(request.GET)
     except InvalidInput as invalid:
         error = invalid
         filters = selectors.AuditFilters()
-    events: QuerySet[AuditEvent] = events_for(filters)
+    events: QuerySet[AuditEvent] = (
+        AuditEvent.objects.none() if error else events_for(filters)
+    )
     paginator = Paginator(events, EVENTS_PER_PAGE)
     events_page = paginator.get_page(request.GET.get("page"))
     context = {

@@ -74,6 +74,14 @@ def test_page_shows_a_bad_filter(events, owner):
     assert b"since must be an ISO 8601 date" in response.content
 
 
+def test_page_lists_no_events_under_a_bad_filter(events, owner):
+    response = browser(owner).get(PAGE, {"since": "2026-02-01", "until": "2026-01-01"})
+
+    assert response.status_code == 400
+    assert b"since must be before until" in response.content
+    assert b"acme/old" not in response.content
+
+
 def test_page_pagination_keeps_the_filters(acme, owner):
     for number in range(51):
         audit_record(
