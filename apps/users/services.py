@@ -522,13 +522,36 @@ def invitation_create(
         )
 
     with transaction.atomic():
-        Invitation.objects.filter(
-            team=team,
-            share=None,
-            email__iexact=address,
-            accepted_at=None,
-            revoked_at=None,
-        ).update(revoked_at=timezone.now())
+        # Locked, so that two managers inviting the same address at once
+        # replace one pending invitation, not both or neither.
+        replaced = list(
+            Invitation.objects.select_for_update().filter(
+                team=team,
+                share=None,
+                email__iexact=address,
+                accepted_at=None,
+                revoked_at=None,
+            )
+        )
+        if acting != Role.OWNER and any(
+            pending.role == Role.OWNER for pending in replaced
+        ):
+            raise PermissionDenied(
+                f"{address} has a pending invitation as owner, "
+                "which only an owner can replace",
+                field="email",
+            )
+        for pending in replaced:
+            pending.revoked_at = timezone.now()
+            pending.save(update_fields=["revoked_at"])
+            audit_record(
+                action="invitation.revoked",
+                actor=actor,
+                team=team,
+                target=pending,
+                target_label=address,
+                details={"email": address, "role": pending.role, "replaced": True},
+            )
         invitation, secret = _new_invitation(
             actor=actor, team=team, email=address, role=new_role, share=None
         )

@@ -10,6 +10,7 @@ from django.core import mail
 from django.utils import timezone
 
 from apps.artifacts.models import Blob
+from apps.audit.models import AuditEvent
 from apps.core.errors import InvalidInput, NotFound, PermissionDenied
 from apps.stacks.models import Revision, Stack
 from apps.users import services
@@ -410,6 +411,34 @@ def test_inviting_again_replaces_the_pending_invitation(admin, acme, outsider):
         services.invitation_accept(actor=Actor(outsider), secret=first)
     services.invitation_accept(actor=Actor(outsider), secret=second)
     assert role_of(acme, outsider) == Role.MEMBER
+
+
+def test_reinviting_records_the_replaced_invitation(admin, acme):
+    first, _ = services.invitation_create(
+        actor=Actor(admin), team=acme, email="eve@example.com", role="viewer"
+    )
+    services.invitation_create(
+        actor=Actor(admin), team=acme, email="eve@example.com", role="member"
+    )
+
+    revoked = AuditEvent.objects.get(action="invitation.revoked")
+    assert revoked.target_id == str(first.pk)
+    assert revoked.details["replaced"] is True
+
+
+def test_admin_cannot_replace_an_owner_invitation(owner, admin, acme, outsider):
+    _, secret = services.invitation_create(
+        actor=Actor(owner), team=acme, email="eve@example.com", role="owner"
+    )
+
+    with pytest.raises(PermissionDenied) as raised:
+        services.invitation_create(
+            actor=Actor(admin), team=acme, email="eve@example.com", role="viewer"
+        )
+
+    assert raised.value.field == "email"
+    services.invitation_accept(actor=Actor(outsider), secret=secret)
+    assert role_of(acme, outsider) == Role.OWNER
 
 
 def test_accepting_keeps_an_existing_role(admin, member, acme):
