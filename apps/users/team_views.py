@@ -7,8 +7,9 @@ with the service's error as a flash message. Team lookups go through
 
 from __future__ import annotations
 
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
+from allauth.account.adapter import get_adapter
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -225,10 +226,17 @@ def invitation_open(request: HttpRequest, token: str) -> HttpResponse:
         return HttpResponseRedirect(f"/{accepted.team.name}")
 
     next_url = quote(request.path)
+    signup_query = urlencode(
+        {"next": request.path, "email": invitation.email}, safe="/"
+    )
+    if not actor.is_authenticated:
+        # The link reached this visitor through the invited address, so
+        # allauth may treat a sign-up with that address as verified.
+        get_adapter(request).stash_verified_email(request, invitation.email)
     context = {
         "invitation": invitation,
         "login_url": f"{reverse('login')}?next={next_url}",
-        "signup_url": f"/accounts/signup?next={next_url}",
+        "signup_url": f"/accounts/signup?{signup_query}",
         **header_context(actor, None),
     }
     return render(request, "users/invitation.html", context)

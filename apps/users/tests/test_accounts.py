@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 from datetime import timedelta
 from typing import Any
@@ -239,6 +240,26 @@ def test_invite_mode_signs_up_through_the_invitation_link(
     assert response.status_code == 302
     assert User.objects.filter(username="frank").exists()
     assert Team.objects.filter(name="frank").exists()
+
+
+def test_invitation_link_prefills_and_verifies_the_address(
+    acme: Team, settings: Any
+) -> None:
+    settings.DSTACK_SIGNUP = "invite"
+    invitation_make(acme, secret="s3cret-token")
+    client = Client()
+
+    invitation_page = client.get("/invitations/s3cret-token").content.decode()
+    signup_url = re.search(r'href="(/accounts/signup\?[^"]+)"', invitation_page)
+    assert signup_url is not None, invitation_page
+    page = client.get(html.unescape(signup_url[1]))
+    response = sign_up(client, next="/invitations/s3cret-token")
+
+    assert b'value="frank@example.com"' in page.content
+    assert response.status_code == 302
+    address = EmailAddress.objects.get(email="frank@example.com")
+    assert address.verified
+    assert mail.outbox == []
 
 
 @pytest.mark.parametrize("state", ["expired", "accepted", "revoked", "unknown"])

@@ -61,7 +61,9 @@ def test_created_token_secret_is_shown_once(owner: User) -> None:
 
 def test_created_token_authenticates_the_api(owner: User) -> None:
     response = browser(owner).post("/settings/tokens", {"name": "ci", "scope": "write"})
-    secret = response.content.decode().split('<code id="token-secret">')[1].split("<")[0]
+    secret = (
+        response.content.decode().split('<code id="token-secret">')[1].split("<")[0]
+    )
     answer = Client().get("/api/user", HTTP_AUTHORIZATION=f"Bearer {secret}")
     assert answer.status_code == 200
     assert answer.json()["username"] == "alice"
@@ -69,7 +71,8 @@ def test_created_token_authenticates_the_api(owner: User) -> None:
 
 def test_token_with_team_limit_and_expiry(owner: User, acme: Team) -> None:
     response = browser(owner).post(
-        "/settings/tokens", {"name": "acme-only", "scope": "read", "team": "acme", "expires": "30"}
+        "/settings/tokens",
+        {"name": "acme-only", "scope": "read", "team": "acme", "expires": "30"},
     )
     assert response.status_code == 200
     token = ApiToken.objects.get(user=owner, name="acme-only")

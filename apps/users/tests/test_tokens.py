@@ -25,7 +25,10 @@ def test_user_names_the_caller_and_their_teams(owner_api):
     body = response.json()
     assert body["username"] == "alice"
     assert body["team"] == "alice"
-    assert body["teams"] == [{"name": "acme", "role": "owner"}, {"name": "alice", "role": "owner"}]
+    assert body["teams"] == [
+        {"name": "acme", "role": "owner"},
+        {"name": "alice", "role": "owner"},
+    ]
 
 
 def test_user_lists_only_the_team_a_limited_token_reaches(other_team_token_api):
@@ -42,7 +45,9 @@ def test_user_requires_credentials(anonymous_api):
 
 
 def test_it_creates_a_token_and_shows_its_secret_once(browser):
-    created = browser.post("/api/tokens", {"name": "laptop", "scope": "read"}, format="json")
+    created = browser.post(
+        "/api/tokens", {"name": "laptop", "scope": "read"}, format="json"
+    )
 
     assert created.status_code == 201, created.content
     secret = created.json()["token"]
@@ -54,7 +59,9 @@ def test_it_creates_a_token_and_shows_its_secret_once(browser):
 
 
 def test_a_new_token_authenticates(browser):
-    secret = browser.post("/api/tokens", {"name": "laptop"}, format="json").json()["token"]
+    secret = browser.post("/api/tokens", {"name": "laptop"}, format="json").json()[
+        "token"
+    ]
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
 
