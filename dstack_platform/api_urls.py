@@ -8,8 +8,7 @@ from apps.audit.api import views as audit
 from apps.core.api import endpoint_not_found
 from apps.stacks.api import shares
 from apps.stacks.api import views as stacks
-from apps.users.api import device, teams
-from apps.users.api import team_tokens
+from apps.users.api import device, team_tokens, teams
 from apps.users.api import views as users
 
 TEAM = "teams/<str:team>"

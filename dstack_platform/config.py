@@ -9,6 +9,7 @@ a missing one, which is how the production settings fail closed.
 from __future__ import annotations
 
 import ipaddress
+import re
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +45,20 @@ def integer(name: str, default: int, *, minimum: int = 0) -> int:
         raise ImproperlyConfigured(f"{name} must be an integer, not {raw!r}") from None
     if value < minimum:
         raise ImproperlyConfigured(f"{name} must be at least {minimum}, not {value}")
+    return value
+
+
+RATE = re.compile(r"^[1-9][0-9]*/(second|minute|hour|day)$")
+
+
+def rate(name: str, default: str) -> str:
+    """Read a rate such as `30/hour`, in the form DRF's throttles take."""
+    value = text(name, default) or default
+    if not RATE.match(value):
+        raise ImproperlyConfigured(
+            f"{name} must be a count per second, minute, hour or day, such as "
+            f"30/hour, not {value!r}"
+        )
     return value
 
 

@@ -140,6 +140,10 @@ REST_FRAMEWORK = {
     # `?format=csv` converts a table download; DRF would otherwise read
     # `format` as a renderer choice and answer 404 for one it lacks.
     "URL_FORMAT_OVERRIDE": None,
+    # Throttles count by REMOTE_ADDR, never by an `X-Forwarded-For` that any
+    # client can set. A trusted proxy's address reaches REMOTE_ADDR through
+    # the ASGI server's forwarded-allow-ips setting instead.
+    "NUM_PROXIES": 0,
 }
 
 SPECTACULAR_SETTINGS = {
@@ -256,3 +260,6 @@ if DSTACK_REMOTE_USER_HEADER and not DSTACK_TRUSTED_PROXIES:
 # `dstack login`: how long a device code lives and how often the CLI may poll.
 DEVICE_CODE_SECONDS = 600
 DEVICE_POLL_SECONDS = 5
+# How many `dstack login` attempts one address may start, as DRF writes a
+# rate. Each attempt is a row until a day after it expires.
+DEVICE_LOGIN_RATE = config.rate("DSTACK_DEVICE_LOGIN_RATE", "30/hour")

@@ -34,3 +34,4 @@ EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 # would inherit the counts of the tests before it. A test of a limit turns
 # them back on with the `settings` fixture.
 ACCOUNT_RATE_LIMITS = False
+DEVICE_LOGIN_RATE = None

@@ -6,11 +6,13 @@ is the secret that the poll proves, and the user code alone gets nothing.
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.throttling import SimpleRateThrottle
 
 from apps.core.api import ApiView
 from apps.core.errors import InvalidInput
@@ -26,10 +28,27 @@ def _body(request: Request) -> dict[str, object]:
     return body
 
 
+class DeviceLoginThrottle(SimpleRateThrottle):
+    """Limit the logins one address starts to `DEVICE_LOGIN_RATE`."""
+
+    scope = "device_login"
+
+    def get_rate(self) -> str | None:
+        # Read on each request rather than once at import, so that a change
+        # of the setting takes effect.
+        rate: str | None = settings.DEVICE_LOGIN_RATE
+        return rate
+
+    def get_cache_key(self, request: Request, view: object) -> str:
+        return self.cache_format % {
+            "scope": self.scope,
+            "ident": self.get_ident(request),
+        }
+
+
 class DeviceCodeView(ApiView):
-    # NOTE: nothing limits how many logins an address starts. Each is one
-    # small row, and rows are deleted a day after they expire.
     authentication_classes: list[type] = []
+    throttle_classes = [DeviceLoginThrottle]
 
     @extend_schema(request=OBJECT, responses=OBJECT, summary="Start dstack login")
     def post(self, request: Request) -> Response:

@@ -6,6 +6,8 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.core.cache import cache
+from django.core.exceptions import ImproperlyConfigured
 from django.test import Client
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -13,6 +15,7 @@ from rest_framework.test import APIClient
 from apps.users.authentication import token_digest
 from apps.users.device import user_code_normalize
 from apps.users.models import ApiToken, DeviceAuthorization, Team, User
+from dstack_platform import config
 
 
 @pytest.fixture(autouse=True)
@@ -47,6 +50,36 @@ def approve(user: User, user_code: str, **fields: str) -> Any:
 
 def error_code(response: Any) -> str:
     return response.json()["error"]["code"]
+
+
+def test_start_is_limited_per_address(db: Any, settings: Any) -> None:
+    settings.DEVICE_LOGIN_RATE = "2/hour"
+    cache.clear()
+    client = APIClient(REMOTE_ADDR="192.0.2.7")
+
+    start(client)
+    start(client)
+    limited = client.post("/api/auth/device", {}, format="json")
+    spoofed = client.post(
+        "/api/auth/device", {}, format="json", HTTP_X_FORWARDED_FOR="198.51.100.1"
+    )
+    other = APIClient(REMOTE_ADDR="192.0.2.8").post(
+        "/api/auth/device", {}, format="json"
+    )
+
+    assert limited.status_code == 429
+    assert error_code(limited) == "throttled"
+    assert "Retry-After" in limited
+    assert spoofed.status_code == 429
+    assert other.status_code == 200
+    assert DeviceAuthorization.objects.count() == 3
+
+
+def test_malformed_login_rate_is_rejected(monkeypatch: Any) -> None:
+    monkeypatch.setenv("DSTACK_DEVICE_LOGIN_RATE", "lots")
+
+    with pytest.raises(ImproperlyConfigured, match="DSTACK_DEVICE_LOGIN_RATE"):
+        config.rate("DSTACK_DEVICE_LOGIN_RATE", "30/hour")
 
 
 def test_start_returns_codes_and_the_page_url(db: Any) -> None:
