@@ -27,12 +27,39 @@ MIN_SECRET_KEY_LENGTH = 32
 def text(
     name: str, default: str | None = None, *, required: bool = False
 ) -> str | None:
+    """Return the variable `name`, or the contents of the file `name_FILE` names.
+
+    The `_FILE` form carries secrets mounted as files (Docker secrets,
+    Kubernetes Secret volumes), so that they never sit in the environment.
+    Setting both is ambiguous and rejected.
+    """
     value = env.str(name, default="").strip()
+    path = env.str(f"{name}_FILE", default="").strip()
+    if value and path:
+        raise ImproperlyConfigured(
+            f"{name} and {name}_FILE are both set: keep one of them"
+        )
+    if path:
+        value = _read_setting_file(name, path)
     if value:
         return value
     if required:
-        raise ImproperlyConfigured(f"{name} is missing: set it in the environment")
+        raise ImproperlyConfigured(
+            f"{name} is missing: set it, or {name}_FILE to a file that contains it"
+        )
     return default
+
+
+def _read_setting_file(name: str, path: str) -> str:
+    try:
+        value = Path(path).read_text().strip()
+    except OSError as error:
+        raise ImproperlyConfigured(
+            f"{name}_FILE names {path}, which cannot be read: {error.strerror}"
+        ) from None
+    if not value:
+        raise ImproperlyConfigured(f"{name}_FILE names {path}, which is empty")
+    return value
 
 
 def integer(name: str, default: int, *, minimum: int = 0) -> int:
@@ -126,6 +153,10 @@ def database(*, required: bool, sqlite_path: Path | None = None) -> dict[str, An
         raise ImproperlyConfigured(
             f"DSTACK_DATABASE_URL is malformed: {error}"
         ) from None
+    # The password may come apart from the URL, from a mounted secret file.
+    password = text("DSTACK_DATABASE_PASSWORD")
+    if password is not None:
+        config["PASSWORD"] = password
     if config["ENGINE"] == "django.db.backends.postgresql":
         config["CONN_MAX_AGE"] = 60
         config["CONN_HEALTH_CHECKS"] = True
@@ -257,6 +288,13 @@ def signup_mode(default: str) -> str:
     not depend on it, because that provider or proxy decides who gets in.
     """
     return choice("DSTACK_SIGNUP", default, SIGNUP_MODES)
+
+
+def names(name: str) -> list[str]:
+    """Read a comma-separated list; blanks are dropped, so "" is an empty list."""
+    raw = text(name, "")
+    assert raw is not None
+    return [item.strip() for item in raw.split(",") if item.strip()]
 
 
 def networks(name: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:

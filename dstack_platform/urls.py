@@ -2,11 +2,13 @@ from django.contrib import admin
 from django.urls import include, path
 
 from apps.core import health
+from apps.core.views import metrics_view
 from apps.users import links
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("livez", health.livez, name="livez"),
+    path("metrics", metrics_view, name="metrics"),
     path("accounts/link/<str:token>", links.sign_in_with_link, name="sign-in-link"),
     path("api/", include("dstack_platform.api_urls")),
     # Site pages that are not team pages live under "/-/", a segment that no

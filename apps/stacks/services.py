@@ -19,12 +19,14 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Sum
 from django.utils import timezone
 
 from apps.artifacts import services as artifacts
 from apps.artifacts.models import Blob, BlobState, Upload, UploadState
 from apps.artifacts.quota import quota_check
 from apps.audit.services import audit_record
+from apps.core import metrics
 from apps.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from apps.core.names import validate_stack_path
 from apps.stacks.models import Attachment, Revision, RevisionState, Stack
@@ -491,19 +493,23 @@ def revision_commit(
                 "pk", flat=True
             )
         )
+        size = Attachment.objects.filter(revision=revision).aggregate(
+            total=Sum("size")
+        )["total"]
         transaction.on_commit(
-            lambda: _after_commit(stack, revision, to_verify, trimmed)
+            lambda: _after_commit(stack, revision, to_verify, trimmed, size or 0)
         )
     logger.info("revision committed: stack=%s revision=%s", stack.pk, revision.number)
     return revision
 
 
 def _after_commit(
-    stack: Stack, revision: Revision, to_verify: list[int], trimmed: bool
+    stack: Stack, revision: Revision, to_verify: list[int], trimmed: bool, size: int
 ) -> None:
     from apps.artifacts import tasks as artifact_tasks
     from apps.stacks import events
 
+    metrics.revision_pushed(size=size)
     for blob_id in to_verify:
         artifact_tasks.verify_blob.delay(blob_id)
     if trimmed:

@@ -47,6 +47,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so that it counts every response, the other middleware's too.
+    "apps.core.metrics.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -113,6 +115,18 @@ STATICFILES_FINDERS = [
 ]
 # The embedded server runs from a source checkout without collectstatic.
 WHITENOISE_USE_FINDERS = True
+# Production serves what `collectstatic` gathered (the image runs it at build
+# time with the `build` settings): hashed names, compressed copies, and long
+# cache headers from WhiteNoise.
+COLLECTED_STATIC_ROOT = Path(
+    config.text("DSTACK_STATIC_ROOT") or str(BASE_DIR / "staticfiles")
+)
+COLLECTED_STATIC_STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
+}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # The push request may carry objects inline up to this many bytes; larger ones
@@ -135,7 +149,7 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["apps.core.parsers.StrictJSONParser"],
     "EXCEPTION_HANDLER": "apps.core.errors.exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "apps.core.schema.AutoSchema",
     "UNAUTHENTICATED_USER": None,
     # `?format=csv` converts a table download; DRF would otherwise read
     # `format` as a renderer choice and answer 404 for one it lacks.
@@ -256,6 +270,12 @@ if DSTACK_REMOTE_USER_HEADER and not DSTACK_TRUSTED_PROXIES:
         "DSTACK_REMOTE_USER_HEADER is set but DSTACK_TRUSTED_PROXIES is empty: "
         "list the addresses of the proxies that may set the header"
     )
+
+# GET /metrics: the bearer token a Prometheus scraper sends. Staff users may
+# read the metrics without it; unset, nobody else may.
+DSTACK_METRICS_TOKEN = config.text("DSTACK_METRICS_TOKEN")
+if DSTACK_METRICS_TOKEN is not None and len(DSTACK_METRICS_TOKEN) < 32:
+    raise ImproperlyConfigured("DSTACK_METRICS_TOKEN must be at least 32 characters")
 
 # `dstack login`: how long a device code lives and how often the CLI may poll.
 DEVICE_CODE_SECONDS = 600

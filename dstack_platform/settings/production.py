@@ -8,7 +8,11 @@ from django.core.exceptions import ImproperlyConfigured
 
 from dstack_platform import config
 from dstack_platform.settings.base import *  # noqa: F403
-from dstack_platform.settings.base import PUBLIC_URL
+from dstack_platform.settings.base import (
+    COLLECTED_STATIC_ROOT,
+    COLLECTED_STATIC_STORAGES,
+    PUBLIC_URL,
+)
 
 SECRET_KEY = config.secret_key(required=True)
 DATABASES = {"default": config.database(required=True)}
@@ -34,15 +38,31 @@ CACHES = {
 }
 SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 
-ALLOWED_HOSTS = config.env.list("DSTACK_ALLOWED_HOSTS", default=[]) or ["*"]
+ALLOWED_HOSTS = config.names("DSTACK_ALLOWED_HOSTS") or ["*"]
 CSRF_TRUSTED_ORIGINS = [PUBLIC_URL]
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 _https = PUBLIC_URL.startswith("https://")
 SESSION_COOKIE_SECURE = _https
 CSRF_COOKIE_SECURE = _https
 SECURE_SSL_REDIRECT = _https and config.boolean("DSTACK_SSL_REDIRECT", True)
-SECURE_HSTS_SECONDS = 31536000 if _https else 0
+# HSTS is sent only by a server whose public URL is https. It covers the
+# public host and the hosts below it (not its parent domain), which a server
+# of its own host may safely promise.
+SECURE_HSTS_SECONDS = (
+    config.integer("DSTACK_HSTS_SECONDS", 31536000, minimum=0) if _https else 0
+)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = config.boolean("DSTACK_HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = config.boolean("DSTACK_HSTS_PRELOAD", False)
 SECURE_CONTENT_TYPE_NOSNIFF = True
+if not SECURE_HSTS_PRELOAD:
+    # Preloading means submitting the domain to the browsers' built-in list,
+    # which hosts on a private network cannot do; DSTACK_HSTS_PRELOAD opts in.
+    SILENCED_SYSTEM_CHECKS = ["security.W021"]
+
+# Static files come from `collectstatic`, which the image runs at build time.
+STATIC_ROOT = COLLECTED_STATIC_ROOT
+STORAGES = COLLECTED_STATIC_STORAGES
+WHITENOISE_USE_FINDERS = False
 
 # A server reachable from a network creates password accounts only through
 # invitations unless its operator opens sign-up with DSTACK_SIGNUP=open.

@@ -547,6 +547,14 @@ ACCOUNT_CASES = [
 PAGE_CASES = [
     Case("healthz", "get", "/healthz", everyone(200)),
     Case("livez", "get", "/livez", everyone(200)),
+    # Site-wide figures: the metrics token or staff only, and nobody in the
+    # cast is staff; apps/core/tests/test_metrics.py checks who may read them.
+    Case(
+        "metrics",
+        "get",
+        "/metrics",
+        {**everyone(403), **dict.fromkeys(BAD_CREDENTIALS, 401)},
+    ),
     # A sign-in link signs in its own user, frank, whoever opens it.
     Case("sign-in-link", "get", "/accounts/link/{link}", everyone(302)),
     Case("device", "get", "/auth/device", page_signed_in(200)),

@@ -16,6 +16,7 @@ from rest_framework.response import Response
 from apps.artifacts import services as artifacts
 from apps.artifacts import tables
 from apps.artifacts.models import Upload, UploadState
+from apps.core import metrics
 from apps.core.api import ApiView, actor_of, paginate, positive_int
 from apps.core.errors import InvalidInput, NotFound, PayloadTooLarge, PermissionDenied
 from apps.core.names import validate_stack_path
@@ -272,6 +273,7 @@ def _download_url(
             attachment.filename.rsplit(".", 1)[0] if attachment.filename else ""
         ) or "table"
         filename, media_type = f"{stem}.csv", "text/csv"
+    metrics.attachment_pulled(size=attachment.size)
     return artifacts.download_url(
         blob=attachment.blob,
         filename=filename,
