@@ -45,6 +45,8 @@ _https = PUBLIC_URL.startswith("https://")
 SESSION_COOKIE_SECURE = _https
 CSRF_COOKIE_SECURE = _https
 SECURE_SSL_REDIRECT = _https and config.boolean("DSTACK_SSL_REDIRECT", True)
+# Probes and scrapers reach the pods over plain HTTP, inside the cluster.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^livez$", r"^metrics$"]
 # HSTS is sent only by a server whose public URL is https. It covers the
 # public host and the hosts below it (not its parent domain), which a server
 # of its own host may safely promise.

@@ -7,6 +7,7 @@ environment, the way a production process starts.
 from __future__ import annotations
 
 import os
+import secrets
 import subprocess
 import sys
 from pathlib import Path
@@ -26,7 +27,10 @@ VALID = {
 }
 
 
-def start(**changes: str | None) -> subprocess.CompletedProcess[str]:
+def start(
+    python_code: str = "import django; django.setup(); print('started')",
+    **changes: str | None,
+) -> subprocess.CompletedProcess[str]:
     env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp")}
     env["DJANGO_SETTINGS_MODULE"] = "dstack_platform.settings.production"
     env["DSTACK_DATA_DIR"] = "/nonexistent/never-created"
@@ -37,7 +41,7 @@ def start(**changes: str | None) -> subprocess.CompletedProcess[str]:
         else:
             env[name] = value
     return subprocess.run(
-        [sys.executable, "-c", "import django; django.setup(); print('started')"],
+        [sys.executable, "-c", python_code],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -87,3 +91,96 @@ def test_it_refuses_to_start_naming_the_setting(changes, named):
     assert named in last_line, process.stderr
     assert "password" not in last_line
     assert VALID["DSTACK_SECRET_KEY"] not in last_line
+
+
+def test_check_deploy_is_clean_with_an_https_address(tmp_path):
+    """`manage.py check --deploy` reports nothing, not even a warning."""
+    env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp")}
+    env.update(VALID)
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "dstack_platform.settings.production",
+            "DSTACK_DATA_DIR": str(tmp_path / "never-created"),
+            # Django's check wants 50 characters of some variety.
+            "DSTACK_SECRET_KEY": secrets.token_urlsafe(50),
+            "DSTACK_PUBLIC_URL": "https://dstack.example.com",
+            "DSTACK_ALLOWED_HOSTS": "dstack.example.com",
+        }
+    )
+
+    process = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "DEBUG"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert process.returncode == 0, process.stdout + process.stderr
+    assert "System check identified no issues" in process.stdout
+
+
+def test_it_reads_a_secret_from_the_file_named_by_its_file_variable(tmp_path):
+    secret_file = tmp_path / "secret_key"
+    secret_file.write_text("f" * 40 + "\n")
+
+    process = start(DSTACK_SECRET_KEY=None, DSTACK_SECRET_KEY_FILE=str(secret_file))
+
+    assert process.returncode == 0, process.stderr
+
+
+def test_it_reads_the_database_password_from_a_file(tmp_path):
+    password_file = tmp_path / "password"
+    password_file.write_text("from-the-file")
+    code = (
+        "import django; django.setup(); from django.conf import settings; "
+        "print(settings.DATABASES['default']['PASSWORD'])"
+    )
+
+    process = start(
+        DSTACK_DATABASE_PASSWORD_FILE=str(password_file), python_code=code
+    )
+
+    assert process.returncode == 0, process.stderr
+    assert process.stdout.strip() == "from-the-file"
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [(None, "cannot be read"), ("  \n", "is empty")],
+    ids=["missing-file", "empty-file"],
+)
+def test_it_refuses_an_unusable_secret_file(tmp_path, content, message):
+    secret_file = tmp_path / "secret_key"
+    if content is not None:
+        secret_file.write_text(content)
+
+    process = start(DSTACK_SECRET_KEY=None, DSTACK_SECRET_KEY_FILE=str(secret_file))
+
+    assert process.returncode != 0
+    last_line = process.stderr.strip().splitlines()[-1]
+    assert "DSTACK_SECRET_KEY_FILE" in last_line
+    assert message in last_line
+
+
+def test_it_refuses_a_setting_given_twice(tmp_path):
+    secret_file = tmp_path / "secret_key"
+    secret_file.write_text("f" * 40)
+
+    process = start(DSTACK_SECRET_KEY_FILE=str(secret_file))
+
+    assert process.returncode != 0
+    assert "both set" in process.stderr.strip().splitlines()[-1]
+
+
+def test_it_ignores_an_empty_list_of_allowed_hosts():
+    code = (
+        "import django; django.setup(); from django.conf import settings; "
+        "print(settings.ALLOWED_HOSTS)"
+    )
+
+    process = start(DSTACK_ALLOWED_HOSTS="", python_code=code)
+
+    assert process.returncode == 0, process.stderr
+    assert process.stdout.strip() == "['*']"

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from apps.artifacts.storage import get_storage
 from apps.core.runtime.database import (
     DatabaseTimeout,
     MigrationLock,
@@ -33,12 +35,20 @@ class Command(BaseCommand):
             default=300.0,
             help="Seconds to wait for the database before failing (default: 300).",
         )
+        parser.add_argument(
+            "--create-bucket",
+            action="store_true",
+            help="Create the S3 bucket if it is missing (for a bundled store).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
             database_wait(timeout=options["timeout"])
         except DatabaseTimeout as error:
             raise CommandError(str(error)) from None
+
+        if options["create_bucket"]:
+            self._create_bucket()
 
         with MigrationLock():
             pending = unapplied_migrations()
@@ -47,3 +57,10 @@ class Command(BaseCommand):
                 return
             self.stdout.write(f"Applying {len(pending)} migrations.")
             call_command("migrate", interactive=False, verbosity=options["verbosity"])
+
+    def _create_bucket(self) -> None:
+        if settings.STORAGE.backend != "s3":
+            raise CommandError("--create-bucket needs S3 storage (DSTACK_S3_BUCKET)")
+        # The backend is s3, so get_storage() is an S3Storage.
+        get_storage().ensure_bucket()  # type: ignore[union-attr]
+        self.stdout.write(f"Bucket {settings.STORAGE.bucket} is ready.")
