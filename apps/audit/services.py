@@ -109,8 +109,8 @@ def _clean(details: dict[str, Any]) -> dict[str, Any]:
 
 
 def _address(request: Any) -> str | None:
-    # The same source as the token's "last used from": the peer address.
-    # NOTE: behind a reverse proxy this is the proxy's address.
+    # The same source as the token's "last used from": the client address,
+    # which ClientAddressMiddleware takes from trusted proxies' headers.
     if request is None:
         return None
     return request.META.get("REMOTE_ADDR") or None

@@ -8,15 +8,15 @@ created with a personal team on first sight. The header of any other address
 is ignored, because a client that reaches the server directly could set it
 to any name.
 
-NOTE: the check reads REMOTE_ADDR, the address of the connection's peer. A
-server that rewrites REMOTE_ADDR from `X-Forwarded-For` (uvicorn does for
-peers in its `--forwarded-allow-ips`) puts the client's address there, and the
-proxy's header is then ignored unless that address is trusted too.
+The check reads the address of the connection's peer, which
+`apps.core.forwarded` keeps aside before it puts the forwarded client
+address in REMOTE_ADDR. An ASGI server that rewrites the peer address from
+`X-Forwarded-For` itself (uvicorn does for peers in its
+`--forwarded-allow-ips`) hides the proxy, so run it without that option.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 from typing import Any
 
@@ -26,21 +26,12 @@ from django.contrib.auth.middleware import RemoteUserMiddleware
 from django.http import HttpRequest
 
 from apps.core.errors import InvalidInput
+from apps.core.forwarded import PEER_ADDRESS, is_trusted_proxy
 from apps.core.names import validate_team_name
 from apps.users import services
 from apps.users.models import User
 
 logger = logging.getLogger(__name__)
-
-
-def is_trusted_proxy(address: str | None) -> bool:
-    if not address:
-        return False
-    try:
-        peer = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    return any(peer in network for network in settings.DSTACK_TRUSTED_PROXIES)
 
 
 class ProxyUserMiddleware(RemoteUserMiddleware):
@@ -63,12 +54,10 @@ class ProxyUserMiddleware(RemoteUserMiddleware):
         header = self.header
         if not header:
             return
-        if header in request.META and not is_trusted_proxy(
-            request.META.get("REMOTE_ADDR")
-        ):
+        peer = request.META.get(PEER_ADDRESS, request.META.get("REMOTE_ADDR"))
+        if header in request.META and not is_trusted_proxy(peer):
             logger.warning(
-                "ignored the user header of an untrusted peer: address=%s",
-                request.META.get("REMOTE_ADDR"),
+                "ignored the user header of an untrusted peer: address=%s", peer
             )
             del request.META[header]
         super().process_request(request)

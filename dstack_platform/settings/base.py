@@ -49,6 +49,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First, so that it counts every response, the other middleware's too.
     "apps.core.metrics.RequestMetricsMiddleware",
+    # Next, so that everything after it sees the client's address.
+    "apps.core.forwarded.ClientAddressMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -155,8 +157,8 @@ REST_FRAMEWORK = {
     # `format` as a renderer choice and answer 404 for one it lacks.
     "URL_FORMAT_OVERRIDE": None,
     # Throttles count by REMOTE_ADDR, never by an `X-Forwarded-For` that any
-    # client can set. A trusted proxy's address reaches REMOTE_ADDR through
-    # the ASGI server's forwarded-allow-ips setting instead.
+    # client can set. Behind DSTACK_TRUSTED_PROXIES, ClientAddressMiddleware
+    # has already put the forwarded client address in REMOTE_ADDR.
     "NUM_PROXIES": 0,
 }
 
@@ -261,8 +263,9 @@ if OIDC is not None:
         "OAUTH_PKCE_ENABLED": True,
     }
 
-# A reverse proxy that authenticates people (LDAP, SAML, Kerberos) names the
-# user in this header; it is honoured only from DSTACK_TRUSTED_PROXIES.
+# Reverse proxies in front of the server: their X-Forwarded-For names the
+# client's address. A proxy that authenticates people (LDAP, SAML, Kerberos)
+# names the user in DSTACK_REMOTE_USER_HEADER, honoured only from them.
 DSTACK_REMOTE_USER_HEADER = config.remote_user_header()
 DSTACK_TRUSTED_PROXIES = config.networks("DSTACK_TRUSTED_PROXIES")
 if DSTACK_REMOTE_USER_HEADER and not DSTACK_TRUSTED_PROXIES:

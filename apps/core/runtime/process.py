@@ -156,6 +156,10 @@ class EmbeddedRuntime:
             # Channels' router has no lifespan protocol, and nothing here
             # needs start-up hooks: migrations ran before this.
             lifespan="off",
+            # ClientAddressMiddleware reads X-Forwarded-For from the proxies
+            # in DSTACK_TRUSTED_PROXIES; uvicorn's own reading would trust
+            # any local process by default.
+            proxy_headers=False,
             access_log=self.access_log,
             timeout_graceful_shutdown=5,
             log_level="info",

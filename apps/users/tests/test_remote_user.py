@@ -144,3 +144,15 @@ def test_trusted_proxies_setting_rejects_garbage(monkeypatch: Any) -> None:
     monkeypatch.setenv("DSTACK_TRUSTED_PROXIES", "10.1.0.0/16, proxy.local")
     with pytest.raises(ImproperlyConfigured, match="'proxy.local'"):
         config.networks("DSTACK_TRUSTED_PROXIES")
+
+
+def test_user_header_is_trusted_by_the_peer_not_the_forwarded_client(
+    proxy_header: None, owner: User
+) -> None:
+    # The client behind the proxy is outside DSTACK_TRUSTED_PROXIES, but the
+    # header came from the proxy, which is what the check is about.
+    response = from_address(PROXY).get(
+        "/api/user", HTTP_X_FORWARDED_FOR="203.0.113.7", **{HEADER: "alice"}
+    )
+
+    assert response.json()["username"] == "alice"
