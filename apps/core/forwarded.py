@@ -3,10 +3,10 @@
 Behind a load balancer or an ingress, REMOTE_ADDR is the proxy's address,
 so the audit log, the sign-in lockout and the throttles would count every
 person as one. A request whose peer is in `DSTACK_TRUSTED_PROXIES` has
-REMOTE_ADDR replaced by the client address from `X-Forwarded-For`: the
-right-most entry that is not itself a trusted proxy, because each proxy
-appends the address it received the request from and only the entries
-added by trusted proxies can be believed. The peer's own address stays in
+REMOTE_ADDR replaced by the client address from `X-Forwarded-For`, which is
+the right-most entry that is not itself a trusted proxy. Each proxy appends
+the address it received the request from, so only the entries that trusted
+proxies added can be believed. The peer's own address stays in
 `request.META[PEER_ADDRESS]`, where the proxy-user check reads it.
 
 A request from any other peer keeps its REMOTE_ADDR, so a client that

@@ -37,13 +37,13 @@ def test_client_address_cases(
     assert client_address(peer, forwarded_for, TRUSTED) == expected
 
 
-def sign_in_page(settings: Any, **headers: str) -> Client:
+def client_from(settings: Any, **headers: str) -> Client:
     settings.DSTACK_TRUSTED_PROXIES = TRUSTED
     return Client(**headers)
 
 
 def test_audit_records_the_forwarded_address(owner, acme, settings):
-    client = sign_in_page(settings, REMOTE_ADDR="10.0.0.5")
+    client = client_from(settings, REMOTE_ADDR="10.0.0.5")
     client.force_login(owner)
 
     client.post(
@@ -57,7 +57,7 @@ def test_audit_records_the_forwarded_address(owner, acme, settings):
 
 
 def test_untrusted_peer_cannot_choose_its_address(owner, acme, settings):
-    client = sign_in_page(settings, REMOTE_ADDR="192.0.2.60")
+    client = client_from(settings, REMOTE_ADDR="192.0.2.60")
     client.force_login(owner)
 
     client.post(
