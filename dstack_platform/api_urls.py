@@ -6,6 +6,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from apps.artifacts import views as transfers
 from apps.audit.api import views as audit
 from apps.core.api import endpoint_not_found
+from apps.reports.api import views as reports
 from apps.stacks.api import shares
 from apps.stacks.api import views as stacks
 from apps.users.api import device, team_tokens, teams
@@ -15,6 +16,7 @@ TEAM = "teams/<str:team>"
 STACK = TEAM + "/stacks/<path:path>"
 REVISION = STACK + "/-/revisions/<int:number>"
 ATTACHMENT = REVISION + "/attachments/<int:index>"
+REPORT = TEAM + "/reports/<int:report>"
 
 urlpatterns = [
     path("schema", SpectacularAPIView.as_view(), name="api-schema"),
@@ -65,6 +67,32 @@ urlpatterns = [
         name="api-invitation-accept",
     ),
     path("shared", shares.SharedWithMeView.as_view(), name="api-shared"),
+    path(TEAM + "/reports", reports.ReportListView.as_view(), name="api-reports"),
+    path(REPORT, reports.ReportView.as_view(), name="api-report"),
+    path(REPORT + "/cards", reports.CardListView.as_view(), name="api-report-cards"),
+    path(
+        REPORT + "/cards/order",
+        reports.CardOrderView.as_view(),
+        name="api-report-card-order",
+    ),
+    path(
+        REPORT + "/cards/<int:card>",
+        reports.CardView.as_view(),
+        name="api-report-card",
+    ),
+    path(
+        REPORT + "/shares",
+        reports.ReportShareListView.as_view(),
+        name="api-report-shares",
+    ),
+    path(
+        REPORT + "/shares/<int:share_id>",
+        reports.ReportShareView.as_view(),
+        name="api-report-share",
+    ),
+    path(
+        REPORT + "/export", reports.ReportExportView.as_view(), name="api-report-export"
+    ),
     path(TEAM + "/stacks", stacks.StackListView.as_view(), name="api-stacks"),
     path(
         TEAM + "/uploads/<uuid:upload_id>",

@@ -16,5 +16,7 @@ urlpatterns = [
     path("-/admin/", admin.site.urls),
     path("", include("apps.users.account_urls")),
     path("", include("apps.audit.urls")),
+    # Before the stack routes, whose `<team>/<path>` would match `/-/reports`.
+    path("", include("apps.reports.urls")),
     path("", include("apps.stacks.urls")),
 ]

@@ -71,13 +71,22 @@ def _send(group: str, message: dict[str, Any]) -> None:
     async_to_sync(layer.group_send)(group, message)
 
 
+def group_send(group: str, message: dict[str, Any]) -> None:
+    """Send `message` to a Channels group from any thread; see the module docstring."""
+    _send(group, message)
+
+
 def revision_committed(stack: Stack, revision: Revision) -> None:
     """Tell the stack's watchers that `revision` was committed.
 
     Called from `transaction.on_commit`, so a watcher that reloads finds it.
     Failures are logged, never raised.
     """
-    message = {"type": REVISION_COMMITTED, "number": revision.number}
+    message = {
+        "type": REVISION_COMMITTED,
+        "number": revision.number,
+        "stack": stack.pk,
+    }
     try:
         _send(stack_group(stack.pk), message)
     except Exception:

@@ -295,11 +295,13 @@ def team_delete(*, actor: Actor, team: Team) -> None:
             field="team",
         )
 
+    from apps.reports.services import reports_delete_for_team
     from apps.stacks.services import stacks_delete_for_team
 
     with transaction.atomic():
         team = Team.objects.select_for_update().get(pk=team.pk)
         name = team.name
+        reports_delete_for_team(team=team)
         stacks = stacks_delete_for_team(team=team)
         Share.objects.filter(team=team).delete()
         Invitation.objects.filter(team=team).delete()

@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "apps.users",
     "apps.artifacts",
     "apps.stacks",
+    "apps.reports",
     "apps.audit",
 ]
 

@@ -14,6 +14,9 @@ The objects, all in team `acme` unless named otherwise:
   stack is shared with frank, a user outside the cast.
 - `open/public` and `open/internal`: one revision each, with the same two
   attachments, at those access levels.
+- reports: a private one with a card of `sales/by-region` and one of
+  `open/public`, shared with frank as a viewer, and a public and an
+  internal one with a card of `open/public` each.
 - the cast's addresses (alice@example.com and so on), a pending
   invitation of eve@example.com to acme, spare API tokens of alice and
   carol, a `dstack login` waiting for approval, and a sign-in link of
@@ -73,6 +76,9 @@ class World:
     device_code: str
     user_code: str
     sign_in_token: str
+    reports: dict[str, int]
+    report_cards: list[int]
+    report_share_id: int
 
     def values(self) -> dict[str, Any]:
         """Return the values that fill the matrix's URL templates."""
@@ -86,6 +92,11 @@ class World:
             "token": self.spare_token_id,
             "member_token": self.member_token_id,
             "link": self.sign_in_token,
+            "report": self.reports["private"],
+            "public_report": self.reports["public"],
+            "internal_report": self.reports["internal"],
+            "card": self.report_cards[0],
+            "report_share": self.report_share_id,
         }
 
 
@@ -137,6 +148,7 @@ def _world_build() -> World:
     spare, _ = services.token_create(user=owner, name="spare")
     member_token, _ = services.token_create(user=users["member"], name="spare")
     _, device_code, user_code = device.device_authorization_create(client_name="tests")
+    reports, report_cards, report_share_id = _reports_build(owner, acme)
 
     return World(
         users=users,
@@ -152,7 +164,38 @@ def _world_build() -> World:
         device_code=device_code,
         user_code=user_code,
         sign_in_token=links.sign_in_link_create(user=frank),
+        reports=reports,
+        report_cards=report_cards,
+        report_share_id=report_share_id,
     )
+
+
+def _reports_build(owner: User, acme: Team) -> tuple[dict[str, int], list[int], int]:
+    from apps.reports import services as report_services
+
+    actor = Actor(owner)
+    reports = {}
+    for level in ("private", "public", "internal"):
+        report = report_services.report_create(
+            actor=actor, team=acme, body={"title": f"{level} review", "access": level}
+        )
+        reports[level] = report
+        stacks = ["sales/by-region", "open/public"] if level == "private" else []
+        for path in stacks or ["open/public"]:
+            report_services.card_add(actor=actor, report=report, body={"stack": path})
+    private = reports["private"]
+    cards = list(private.cards.order_by("position").values_list("pk", flat=True))
+    share, _ = services.share_create(
+        actor=actor,
+        team=acme,
+        target_type="report",
+        target_id=private.pk,
+        target_label="report private review",
+        target_url="http://testserver/",
+        role="viewer",
+        username="frank",
+    )
+    return {level: report.pk for level, report in reports.items()}, cards, share.pk
 
 
 @pytest.fixture(autouse=True)

@@ -198,6 +198,37 @@ REVISION = f"{STACK}/-/revisions/1"
 ATTACHMENT = f"{REVISION}/attachments/0"
 SETTINGS = "/settings/teams/acme"
 PAGE = f"/acme/{S}"
+REPORT = API + "/reports/{report}"
+REPORT_PAGE = "/acme/-/reports/{report}"
+REPORTS = {"": "{report}", "public": "{public_report}", "internal": "{internal_report}"}
+
+
+def api_report(name: str, suffix: str) -> list[Case]:
+    """Return the cases of a read of one report URL, at each access level."""
+    return [
+        Case(
+            name,
+            "get",
+            f"{API}/reports/{report}{suffix}",
+            API_READ[level](200),
+            variant=level,
+        )
+        for level, report in REPORTS.items()
+    ]
+
+
+def page_report(name: str, suffix: str) -> list[Case]:
+    return [
+        Case(
+            name,
+            "get",
+            f"/acme/-/reports/{report}{suffix}",
+            PAGE_READ[level](200),
+            variant=level,
+        )
+        for level, report in REPORTS.items()
+    ]
+
 
 API_CASES = [
     Case("api-schema", "get", "/api/schema", api_public(200)),
@@ -407,6 +438,92 @@ API_CASES = [
         content_type="application/octet-stream",
     ),
     Case("transfer-blob", "get", "{blob}", everyone(200)),
+    # Outsiders list a team's public and internal reports, anonymous callers
+    # its public ones; apps/reports/tests/test_access.py checks which.
+    Case("api-reports", "get", f"{API}/reports", api_public(200)),
+    Case(
+        "api-reports",
+        "post",
+        f"{API}/reports",
+        api_team(201, WRITERS, write=True),
+        body={"title": "New report"},
+    ),
+    *api_report("api-report", ""),
+    Case(
+        "api-report",
+        "patch",
+        REPORT,
+        api_team(200, WRITERS, write=True),
+        body={"title": "Renamed"},
+    ),
+    # Readers of a public report may not edit it.
+    Case(
+        "api-report",
+        "patch",
+        API + "/reports/{public_report}",
+        api_public_write(200),
+        body={"title": "Renamed"},
+        variant="public",
+    ),
+    Case("api-report", "delete", REPORT, api_team(204, WRITERS, write=True)),
+    Case(
+        "api-report",
+        "delete",
+        API + "/reports/{public_report}",
+        api_public_write(204),
+        variant="public",
+    ),
+    Case(
+        "api-report-cards",
+        "post",
+        f"{REPORT}/cards",
+        api_team(201, WRITERS, write=True),
+        body={"stack": S},
+    ),
+    Case(
+        "api-report-card-order",
+        "put",
+        f"{REPORT}/cards/order",
+        api_team(200, WRITERS, write=True),
+        body=lambda world: {"order": world.report_cards[::-1]},
+    ),
+    Case(
+        "api-report-card",
+        "patch",
+        REPORT + "/cards/{card}",
+        api_team(200, WRITERS, write=True),
+        body={"width": "half"},
+    ),
+    Case(
+        "api-report-card",
+        "delete",
+        REPORT + "/cards/{card}",
+        api_team(204, WRITERS, write=True),
+    ),
+    Case("api-report-shares", "get", f"{REPORT}/shares", api_team(200)),
+    # Only members see who a report is shared with, even a public one.
+    Case(
+        "api-report-shares",
+        "get",
+        API + "/reports/{public_report}/shares",
+        {**api_team(200), "outsider": 403, "other_team_token": 403},
+        variant="public",
+    ),
+    # Frank has a share already, so this changes its role.
+    Case(
+        "api-report-shares",
+        "post",
+        f"{REPORT}/shares",
+        api_team(200, WRITERS, write=True),
+        body={"username": "frank", "role": "editor"},
+    ),
+    Case(
+        "api-report-share",
+        "delete",
+        REPORT + "/shares/{report_share}",
+        api_team(204, WRITERS, write=True),
+    ),
+    *api_report("api-report-export", "/export"),
     Case("api-not-found", "get", "/api/nothing/here", everyone(404)),
 ]
 
@@ -729,6 +846,56 @@ PAGE_CASES = [
         PAGE + "/-/shares/{share}/delete",
         page_team(302, WRITERS, write=True),
     ),
+    # Anyone reads acme's reports page, which lists what they may read.
+    Case("reports", "get", "/acme/-/reports", everyone(200)),
+    Case(
+        "reports",
+        "post",
+        "/acme/-/reports",
+        page_team(302, WRITERS, write=True),
+        body={"title": "New report"},
+    ),
+    *page_report("report", ""),
+    Case(
+        "report-settings",
+        "get",
+        f"{REPORT_PAGE}/settings",
+        page_team(200, WRITERS, write=True),
+    ),
+    Case(
+        "report-settings",
+        "get",
+        "/acme/-/reports/{public_report}/settings",
+        page_public_write(200),
+        variant="public",
+    ),
+    Case(
+        "report-settings",
+        "post",
+        f"{REPORT_PAGE}/settings",
+        page_team(302, WRITERS, write=True),
+        body={"access": "internal"},
+    ),
+    Case(
+        "report-share",
+        "post",
+        f"{REPORT_PAGE}/shares",
+        page_team(302, WRITERS, write=True),
+        body={"recipient": "frank", "role": "editor"},
+    ),
+    Case(
+        "report-unshare",
+        "post",
+        REPORT_PAGE + "/shares/{report_share}/delete",
+        page_team(302, WRITERS, write=True),
+    ),
+    Case(
+        "report-delete",
+        "post",
+        f"{REPORT_PAGE}/delete",
+        page_team(302, WRITERS, write=True),
+        body={"confirm": "private review"},
+    ),
     *page_stack("stack", ""),
     # Anyone reads acme's page, which lists what they may read.
     Case("team", "get", "/acme", everyone(200)),
@@ -755,6 +922,11 @@ PLACEHOLDERS = {
     "token": 1,
     "member_token": 1,
     "link": "l",
+    "report": 1,
+    "public_report": 2,
+    "internal_report": 3,
+    "card": 1,
+    "report_share": 1,
 }
 
 
