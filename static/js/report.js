@@ -477,6 +477,7 @@
       "data-card-id": String(card.id), "data-testid": "card",
     });
     const head = element("div", { class: "card-head" });
+    // Only the handle starts a drag: a drag on a chart zooms it.
     const handle = element("span", { class: "drag-handle", title: "Drag to reorder", "aria-hidden": "true" }, "⋮⋮");
     head.appendChild(handle);
     const titles = element("div", { class: "card-titles" });
@@ -693,7 +694,8 @@
 
   function wireDragging() {
     cardsElement.addEventListener("dragstart", function (event) {
-      const node = event.target.closest && event.target.closest("[data-card-id]");
+      const handle = event.target.closest && event.target.closest(".drag-handle");
+      const node = handle && handle.closest("[data-card-id]");
       if (!node || !root.classList.contains("editing")) return;
       dragged = node;
       node.classList.add("dragging");
@@ -734,7 +736,7 @@
   }
 
   function setDraggable(on) {
-    cardsElement.querySelectorAll("[data-card-id]").forEach(function (node) {
+    cardsElement.querySelectorAll("[data-card-id] .drag-handle").forEach(function (node) {
       node.draggable = on;
     });
   }
