@@ -7,6 +7,7 @@ from apps.artifacts import views as transfers
 from apps.audit.api import views as audit
 from apps.core.api import endpoint_not_found
 from apps.reports.api import views as reports
+from apps.jobs.api import views as jobs
 from apps.stacks.api import shares
 from apps.stacks.api import views as stacks
 from apps.users.api import device, team_tokens, teams
@@ -118,6 +119,29 @@ urlpatterns = [
         name="api-share",
     ),
     path(STACK, stacks.StackView.as_view(), name="api-stack"),
+    path(TEAM + "/jobs", jobs.JobListView.as_view(), name="api-jobs"),
+    path(TEAM + "/jobs/<str:name>", jobs.JobView.as_view(), name="api-job"),
+    path(TEAM + "/jobs/<str:name>/pause", jobs.JobPauseView.as_view(), name="api-job-pause"),
+    path(
+        TEAM + "/jobs/<str:name>/resume",
+        jobs.JobResumeView.as_view(),
+        name="api-job-resume",
+    ),
+    path(TEAM + "/jobs/<str:name>/runs", jobs.JobRunListView.as_view(), name="api-job-runs"),
+    path(
+        TEAM + "/jobs/<str:name>/runs/latest",
+        jobs.LatestRunView.as_view(),
+        name="api-job-latest-run",
+    ),
+    path("runs/<str:run_id>", jobs.RunView.as_view(), name="api-run"),
+    path("runs/<str:run_id>/cancel", jobs.RunCancelView.as_view(), name="api-run-cancel"),
+    path("runs/<str:run_id>/events", jobs.RunEventsView.as_view(), name="api-run-events"),
+    path("runs/<str:run_id>/log", jobs.RunLogView.as_view(), name="api-run-log"),
+    path(
+        "schedule-preview",
+        jobs.SchedulePreviewView.as_view(),
+        name="api-schedule-preview",
+    ),
     path("transfers/parts/<str:token>", transfers.upload_part, name="transfer-part"),
     path("transfers/blobs/<str:token>", transfers.download_blob, name="transfer-blob"),
     re_path(r"", endpoint_not_found, name="api-not-found"),

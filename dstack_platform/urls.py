@@ -18,5 +18,7 @@ urlpatterns = [
     path("", include("apps.audit.urls")),
     # Before the stack routes, whose `<team>/<path>` would match `/-/reports`.
     path("", include("apps.reports.urls")),
+    # Before the stack pages, whose `<team>/<path>` would match these too.
+    path("", include("apps.jobs.urls")),
     path("", include("apps.stacks.urls")),
 ]

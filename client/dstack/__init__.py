@@ -3,6 +3,7 @@
 import dstack
 dstack.push("sales/by-region", fig, region="EU")
 fig = dstack.pull("sales/by-region", region="EU")
+for row in dstack.progress(rows): ...   # progress of a job run
 """
 
 from ._api import create_frame, delete, frame, pull, push, push_frame
@@ -40,6 +41,7 @@ from ._exceptions import (
     UploadError,
 )
 from ._names import Tab, tab
+from ._progress import Progress, progress
 from ._push import FrameMeta, PushResult, StackFrame
 from ._version import __version__
 
@@ -63,6 +65,7 @@ __all__ = [
     "NotFoundError",
     "PermissionDeniedError",
     "Profile",
+    "Progress",
     "PushResult",
     "RevisionNotFoundError",
     "ServerError",
@@ -79,6 +82,7 @@ __all__ = [
     "frame",
     "get_config",
     "md",
+    "progress",
     "pull",
     "push",
     "push_frame",

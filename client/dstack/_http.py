@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import sys
 from typing import Any
@@ -17,7 +18,7 @@ DEFAULT_TIMEOUT = httpx.Timeout(30.0, read=300.0, write=300.0)
 def client_info() -> dict[str, Any]:
     """Describe this client for the revision's `client` field."""
     uname = platform.uname()
-    return {
+    info: dict[str, Any] = {
         "name": "dstack-client",
         "version": __version__,
         "python": platform.python_version(),
@@ -28,6 +29,11 @@ def client_info() -> dict[str, Any]:
             "machine": uname.machine,
         },
     }
+    # Inside a job run, the server links the revisions to the run.
+    run_id = os.environ.get("DSTACK_RUN_ID", "")
+    if run_id.isdigit():
+        info["run"] = int(run_id)
+    return info
 
 
 class Http:

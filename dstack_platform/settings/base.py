@@ -45,6 +45,9 @@ INSTALLED_APPS = [
     "apps.stacks",
     "apps.reports",
     "apps.audit",
+    "apps.jobs",
+    # The ACE code editor of the job page, served from the package.
+    "django_ace",
 ]
 
 MIDDLEWARE = [
@@ -205,6 +208,35 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 6 * 3600.0,
     },
 }
+
+# Jobs: where runs keep their working directories and cached venvs, the
+# limits of one attempt, heartbeats, and how long logs are kept.
+JOB_WORK_DIR = config.text("DSTACK_JOB_WORK_DIR") or str(DATA_DIR / "jobs")
+# The API address the code of a run pushes to; the public URL by default.
+JOB_API_URL = config.text("DSTACK_JOB_API_URL")
+JOB_OUTPUT_LIMIT = config.integer("DSTACK_JOB_OUTPUT_LIMIT", 5_000_000, minimum=1024)
+JOB_MEMORY_LIMIT_MB = config.integer("DSTACK_JOB_MEMORY_LIMIT_MB", 4096, minimum=0)
+JOB_DEFAULT_TIMEOUT = config.integer("DSTACK_JOB_DEFAULT_TIMEOUT", 3600, minimum=1)
+JOB_HEARTBEAT_SECONDS = config.integer("DSTACK_JOB_HEARTBEAT_SECONDS", 5, minimum=1)
+# A running attempt without a heartbeat for this long counts as dead.
+JOB_HEARTBEAT_TIMEOUT = config.integer("DSTACK_JOB_HEARTBEAT_TIMEOUT", 60, minimum=2)
+JOB_LOG_RETENTION_DAYS = config.integer("DSTACK_JOB_LOG_RETENTION_DAYS", 30, minimum=1)
+CELERY_BEAT_SCHEDULE.update(
+    {
+        "reap-stale-runs": {
+            "task": "apps.jobs.tasks.runs_reap_stale",
+            "schedule": 15.0,
+        },
+        "dispatch-waiting-runs": {
+            "task": "apps.jobs.tasks.runs_dispatch_waiting",
+            "schedule": 30.0,
+        },
+        "expire-run-logs": {
+            "task": "apps.jobs.tasks.run_logs_expire",
+            "schedule": 3600.0,
+        },
+    }
+)
 
 LOGGING = {
     "version": 1,

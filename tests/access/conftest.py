@@ -17,6 +17,8 @@ The objects, all in team `acme` unless named otherwise:
 - reports: a private one with a card of `sales/by-region` and one of
   `open/public`, shared with frank as a viewer, and a public and an
   internal one with a card of `open/public` each.
+- job `nightly` (concurrency `allow`) with run 1 ended and run 2 queued,
+  so that run 2 can be cancelled and a new run started.
 - the cast's addresses (alice@example.com and so on), a pending
   invitation of eve@example.com to acme, spare API tokens of alice and
   carol, a `dstack login` waiting for approval, and a sign-in link of
@@ -79,6 +81,8 @@ class World:
     reports: dict[str, int]
     report_cards: list[int]
     report_share_id: int
+    run_id: int
+    active_run_id: int
 
     def values(self) -> dict[str, Any]:
         """Return the values that fill the matrix's URL templates."""
@@ -97,6 +101,8 @@ class World:
             "internal_report": self.reports["internal"],
             "card": self.report_cards[0],
             "report_share": self.report_share_id,
+            "run": self.run_id,
+            "active_run": self.active_run_id,
         }
 
 
@@ -149,6 +155,7 @@ def _world_build() -> World:
     member_token, _ = services.token_create(user=users["member"], name="spare")
     _, device_code, user_code = device.device_authorization_create(client_name="tests")
     reports, report_cards, report_share_id = _reports_build(owner, acme)
+    ended, active = _job_build(owner, acme)
 
     return World(
         users=users,
@@ -167,6 +174,8 @@ def _world_build() -> World:
         reports=reports,
         report_cards=report_cards,
         report_share_id=report_share_id,
+        run_id=ended,
+        active_run_id=active,
     )
 
 
@@ -196,6 +205,26 @@ def _reports_build(owner: User, acme: Team) -> tuple[dict[str, int], list[int], 
         username="frank",
     )
     return {level: report.pk for level, report in reports.items()}, cards, share.pk
+
+
+def _job_build(owner: User, acme: Team) -> tuple[int, int]:
+    """Create job `nightly` with an ended run and a queued one; return their ids.
+
+    The runs are made without the executor: the test transaction never
+    commits, so the task that `job_run` queues on commit never runs.
+    """
+    from apps.jobs import services as jobs
+
+    job = jobs.job_create(
+        actor=Actor(owner),
+        team=acme,
+        body={"name": "nightly", "code": "print(1)\n", "concurrency": "allow"},
+    )
+    ended = jobs.job_run(actor=Actor(owner), job=job)
+    ended.status = "succeeded"
+    ended.save(update_fields=["status"])
+    active = jobs.job_run(actor=Actor(owner), job=job)
+    return ended.pk, active.pk
 
 
 @pytest.fixture(autouse=True)

@@ -197,6 +197,8 @@ STACK = f"{API}/stacks/{S}"
 REVISION = f"{STACK}/-/revisions/1"
 ATTACHMENT = f"{REVISION}/attachments/0"
 SETTINGS = "/settings/teams/acme"
+JOB = f"{API}/jobs/nightly"
+JOB_PAGE = "/acme/-/jobs/nightly"
 PAGE = f"/acme/{S}"
 REPORT = API + "/reports/{report}"
 REPORT_PAGE = "/acme/-/reports/{report}"
@@ -524,6 +526,44 @@ API_CASES = [
         api_team(204, WRITERS, write=True),
     ),
     *api_report("api-report-export", "/export"),
+    Case("api-jobs", "get", f"{API}/jobs", api_team(200)),
+    Case(
+        "api-jobs",
+        "post",
+        f"{API}/jobs",
+        api_team(201, WRITERS, write=True),
+        body={"name": "hourly", "code": "print(2)"},
+    ),
+    Case("api-job", "get", f"{JOB}", api_team(200)),
+    Case(
+        "api-job",
+        "patch",
+        f"{JOB}",
+        api_team(200, WRITERS, write=True),
+        body={"description": "changed"},
+    ),
+    Case("api-job", "delete", f"{JOB}", api_team(204, WRITERS, write=True)),
+    Case("api-job-pause", "post", f"{JOB}/pause", api_team(200, WRITERS, write=True)),
+    Case("api-job-resume", "post", f"{JOB}/resume", api_team(200, WRITERS, write=True)),
+    Case("api-job-runs", "get", f"{JOB}/runs", api_team(200)),
+    Case("api-job-runs", "post", f"{JOB}/runs", api_team(201, WRITERS, write=True)),
+    Case("api-job-latest-run", "get", f"{JOB}/runs/latest", api_team(200)),
+    Case("api-run", "get", "/api/runs/{run}", api_team(200)),
+    Case(
+        "api-run-cancel",
+        "post",
+        "/api/runs/{active_run}/cancel",
+        api_team(200, WRITERS, write=True),
+    ),
+    Case("api-run-events", "get", "/api/runs/{run}/events", api_team(200)),
+    Case("api-run-log", "get", "/api/runs/{run}/log", api_team(200)),
+    Case(
+        "api-schedule-preview",
+        "get",
+        "/api/schedule-preview",
+        api_signed_in(200),
+        body={"cron": "0 6 * * 1-5", "timezone": "Europe/Berlin"},
+    ),
     Case("api-not-found", "get", "/api/nothing/here", everyone(404)),
 ]
 
@@ -896,6 +936,40 @@ PAGE_CASES = [
         page_team(302, WRITERS, write=True),
         body={"confirm": "private review"},
     ),
+    Case("job-list", "get", "/acme/-/jobs", page_team(200)),
+    Case("job-new", "get", "/acme/-/jobs/new", page_team(200, WRITERS, write=True)),
+    Case(
+        "job-new",
+        "post",
+        "/acme/-/jobs/new",
+        page_team(302, WRITERS, write=True),
+        body={"name": "weekly", "source": "inline", "code": "print(3)"},
+    ),
+    Case("job-detail", "get", JOB_PAGE, page_team(200)),
+    Case("job-edit", "get", f"{JOB_PAGE}/edit", page_team(200, WRITERS, write=True)),
+    Case(
+        "job-edit",
+        "post",
+        f"{JOB_PAGE}/edit",
+        page_team(302, WRITERS, write=True),
+        body={"name": "nightly", "source": "inline", "code": "print(4)"},
+    ),
+    Case("job-run-now", "post", f"{JOB_PAGE}/run", page_team(302, WRITERS, write=True)),
+    Case("job-pause", "post", f"{JOB_PAGE}/pause", page_team(302, WRITERS, write=True)),
+    Case(
+        "job-delete",
+        "post",
+        f"{JOB_PAGE}/delete",
+        page_team(302, WRITERS, write=True),
+        body={"confirm": "nightly"},
+    ),
+    Case("job-run", "get", "/acme/-/runs/{run}", page_team(200)),
+    Case(
+        "job-run-cancel",
+        "post",
+        "/acme/-/runs/{active_run}/cancel",
+        page_team(302, WRITERS, write=True),
+    ),
     *page_stack("stack", ""),
     # Anyone reads acme's page, which lists what they may read.
     Case("team", "get", "/acme", everyone(200)),
@@ -927,6 +1001,8 @@ PLACEHOLDERS = {
     "internal_report": 3,
     "card": 1,
     "report_share": 1,
+    "run": 1,
+    "active_run": 2,
 }
 
 

@@ -1,0 +1,214 @@
+"""The executor, called as the Celery task's function: a real child process."""
+
+from __future__ import annotations
+
+import shutil
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from apps.jobs import services, tasks
+from apps.jobs.executor import run as executor
+from apps.jobs.models import Attempt, Run, RunStatus
+from apps.jobs.tests.conftest import log_text, progress_events
+from apps.users.actors import Actor
+from apps.users.models import ApiToken
+
+
+def _start(job: Any, owner: Any) -> Run:
+    run = services.job_run(actor=Actor(owner), job=job)
+    tasks.run_execute(run.pk)
+    run.refresh_from_db()
+    return run
+
+
+def test_run_prints_to_its_log(make_job: Any, owner: Any) -> None:
+    job = make_job(code="print('hello from the job')\n")
+
+    run = _start(job, owner)
+
+    assert run.status == RunStatus.SUCCEEDED
+    assert run.exit_code == 0
+    assert "hello from the job\n" in log_text(run)
+
+
+def test_run_fails_with_its_exit_code(make_job: Any, owner: Any) -> None:
+    job = make_job(code="import sys\nprint('bye')\nsys.exit(3)\n")
+
+    run = _start(job, owner)
+
+    assert run.status == RunStatus.FAILED
+    assert run.exit_code == 3
+    assert "exited with code 3" in run.error
+
+
+def test_child_environment_is_scrubbed(
+    make_job: Any, owner: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DSTACK_DATABASE_URL", "postgres://secret@db/x")
+    monkeypatch.setenv("DSTACK_SECRET_KEY", "server-secret-key-value")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "storage-key")
+    code = "import os, json\nprint(json.dumps(sorted(os.environ)))\n"
+    job = make_job(code=code, env={"GREETING": "hi"})
+
+    run = _start(job, owner)
+
+    names = log_text(run)
+    assert "DSTACK_DATABASE_URL" not in names
+    assert "DSTACK_SECRET_KEY" not in names
+    assert "AWS_SECRET_ACCESS_KEY" not in names
+    assert '"GREETING"' in names
+    assert '"DSTACK_TOKEN"' in names
+
+
+def test_secrets_are_masked_in_the_log(make_job: Any, owner: Any) -> None:
+    code = "import os\nprint('the key is', os.environ['API_KEY'])\n"
+    job = make_job(code=code, secrets={"API_KEY": "s3cr3t-value-123"})
+
+    run = _start(job, owner)
+
+    text = log_text(run)
+    assert "s3cr3t-value-123" not in text
+    assert "the key is ********" in text
+
+
+def test_push_token_is_team_scoped_and_revoked(make_job: Any, owner: Any) -> None:
+    job = make_job(code="print('x')\n")
+
+    run = _start(job, owner)
+
+    attempt = Attempt.objects.get(run=run)
+    token = ApiToken.objects.get(pk=attempt.token_id)
+    assert token.team_id == job.team_id
+    assert token.revoked_at is not None
+    assert token.expires_at is not None
+
+
+def test_timeout_kills_the_process_group(make_job: Any, owner: Any) -> None:
+    code = textwrap.dedent(
+        """
+        import subprocess, sys, time
+        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+        print("child", child.pid, flush=True)
+        time.sleep(60)
+        """
+    )
+    job = make_job(code=code, timeout_seconds=2)
+
+    run = _start(job, owner)
+
+    assert run.status == RunStatus.TIMED_OUT
+    pid = int(log_text(run).split("child ", 1)[1].split()[0])
+    assert _gone_or_zombie(pid)
+
+
+def _gone_or_zombie(pid: int) -> bool:
+    """Tell whether `pid` has ended; nobody may reap it, so a zombie counts."""
+    for _ in range(100):
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except FileNotFoundError:
+            return True
+        if state in ("Z", "X"):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_output_over_the_limit_is_truncated_with_a_mark(
+    make_job: Any, owner: Any, settings: Any
+) -> None:
+    settings.JOB_OUTPUT_LIMIT = 100_000
+    code = "import sys\nfor i in range(200_000):\n    sys.stdout.write('x' * 49 + '\\n')\n"
+    job = make_job(code=code)
+
+    run = _start(job, owner)
+
+    text = log_text(run)
+    attempt = Attempt.objects.get(run=run)
+    assert run.status == RunStatus.SUCCEEDED
+    assert "[dstack: output truncated at 100,000 bytes" in text
+    assert len(text) < 101_000
+    assert attempt.truncated
+    assert attempt.output_bytes == 10_000_000
+
+
+def test_binary_and_fake_progress_output_stay_log_text(make_job: Any, owner: Any) -> None:
+    code = textwrap.dedent(
+        """
+        import sys
+        sys.stdout.buffer.write(bytes(range(256)) + b"\\n")
+        print('{"current": 5, "total": 10}')
+        print("after")
+        """
+    )
+    job = make_job(code=code)
+
+    run = _start(job, owner)
+
+    text = log_text(run)
+    assert run.status == RunStatus.SUCCEEDED
+    assert '{"current": 5, "total": 10}' in text
+    assert "after\n" in text
+    assert progress_events(run) == []
+
+
+def test_progress_and_tqdm_are_reported(make_job: Any, owner: Any) -> None:
+    code = textwrap.dedent(
+        """
+        import dstack
+        from tqdm import tqdm
+        for _ in dstack.progress(range(5), desc="steps"):
+            pass
+        for _ in tqdm(range(7), desc="bar"):
+            pass
+        """
+    )
+    job = make_job(code=code)
+
+    run = _start(job, owner)
+
+    reports = progress_events(run)
+    assert run.status == RunStatus.SUCCEEDED
+    assert {"current": 5, "total": 5} in [
+        {"current": r["current"], "total": r["total"]} for r in reports
+    ]
+    assert any(r["source"] == "tqdm" and r["current"] == 7 for r in reports)
+    assert run.progress["current"] == 7
+
+
+def test_failed_requirements_fail_the_run_with_pip_output(
+    make_job: Any, owner: Any
+) -> None:
+    job = make_job(requirements="this is not a requirement!!!\n")
+
+    run = _start(job, owner)
+
+    assert run.status == RunStatus.FAILED
+    assert "pip could not install the requirements" in run.error
+    assert "Invalid requirement" in log_text(run)
+
+
+def test_r_job_says_clearly_when_r_is_missing(
+    make_job: Any, owner: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(executor.shutil, "which", lambda name: None)
+    job = make_job(code="cat('hi')\n", runtime="r")
+
+    run = _start(job, owner)
+
+    assert run.status == RunStatus.FAILED
+    assert "R is not installed" in run.error
+
+
+@pytest.mark.skipif(shutil.which("Rscript") is None, reason="R is not installed")
+def test_r_job_runs_with_rscript(make_job: Any, owner: Any) -> None:
+    job = make_job(code="cat('hello from R\\n')\n", runtime="r")
+
+    run = _start(job, owner)
+
+    assert run.status == RunStatus.SUCCEEDED
+    assert "hello from R" in log_text(run)
