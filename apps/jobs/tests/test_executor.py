@@ -159,10 +159,13 @@ def test_binary_and_fake_progress_output_stay_log_text(make_job: Any, owner: Any
 def test_progress_and_tqdm_are_reported(make_job: Any, owner: Any) -> None:
     code = textwrap.dedent(
         """
+        import time
         import dstack
         from tqdm import tqdm
         for _ in dstack.progress(range(5), desc="steps"):
             pass
+        # The executor keeps the latest report of each 50 ms: let it send.
+        time.sleep(0.5)
         for _ in tqdm(range(7), desc="bar"):
             pass
         """
