@@ -25,7 +25,7 @@ def report_changed(report_id: int, *, change: str, by: str) -> None:
     """Tell a report's open pages that it was edited.
 
     `change` is `report` (title, description, access), `cards` or `deleted`.
-    Called from `transaction.on_commit`; failures are logged, never raised.
+    Called from `transaction.on_commit`. Failures are logged and not raised.
     """
     message = {"type": REPORT_CHANGED, "change": change, "by": by}
     try:

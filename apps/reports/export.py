@@ -1,6 +1,6 @@
 """Export a report as one HTML file that works offline.
 
-The file holds everything the page needs: the styles, KaTeX with its fonts
+The file contains everything the page needs: the styles, KaTeX with its fonts
 as data URIs, plotly.js and BokehJS when a card uses them, `report.js`, and
 the bytes of every attachment of the cards the exporting reader may read,
 so charts stay interactive (hover, zoom, the shared and per-card controls)
@@ -12,8 +12,8 @@ with no server. Attachments are embedded as follows:
 - Tables: their first `TABLE_ROWS` rows, as JSON.
 - Other files: not embedded; the card says so.
 
-An export whose embedded bytes would pass `EXPORT_LIMIT` is rejected with
-413 rather than written in part.
+An export whose embedded bytes would pass `REPORT_EXPORT_LIMIT` (a
+setting, 200 MB unless set) is rejected with 413 rather than written in part.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.contrib.staticfiles import finders
 from django.db.models import Q
 from django.template.loader import render_to_string
@@ -87,14 +88,15 @@ def katex_css() -> str:
 
 class _Budget:
     def __init__(self, limit: int) -> None:
+        self.limit = limit
         self.left = limit
 
     def take(self, size: int) -> None:
         self.left -= size
         if self.left < 0:
             raise PayloadTooLarge(
-                f"the report's attachments pass the export limit of "
-                f"{EXPORT_LIMIT // (1024 * 1024)} MB; pin fewer or smaller cards",
+                f"the report's attachments are larger than the export limit of "
+                f"{self.limit} bytes; remove or pin smaller cards and export again",
                 field="report",
             )
 
@@ -157,7 +159,7 @@ def report_export(*, actor: Actor, report: Report) -> str:
         .select_related("blob", "revision__stack")
         .order_by("revision_id", "index")
     )
-    budget = _Budget(EXPORT_LIMIT)
+    budget = _Budget(getattr(settings, "REPORT_EXPORT_LIMIT", EXPORT_LIMIT))
     embedded: dict[str, Any] = {}
     kinds: set[str] = set()
     for attachment in rows:

@@ -193,8 +193,8 @@ def split_controls(
 ) -> tuple[list[dict[str, Any]], dict[int, list[dict[str, Any]]]]:
     """Return the shared controls and each card's own controls.
 
-    A param name in two or more cards is shared; its values are the union of
-    theirs, so a card whose attachments lack the chosen value shows its
+    A param name in two or more cards is shared, and its values are the union
+    of theirs. So a card whose attachments lack the chosen value shows its
     closest match, as the stack page does.
     """
     users: dict[str, int] = defaultdict(int)

@@ -144,6 +144,20 @@ def reports_for_read(actor: Actor, team: Team, *, query: str = "") -> QuerySet[R
     return reports.order_by("-updated_at", "-pk")
 
 
+def reports_shared_with(actor: Actor) -> QuerySet[Report]:
+    """List the reports shared with the actor, within its token's reach."""
+    if actor.user is None:
+        return Report.objects.none()
+    shares = Share.objects.filter(target_type=SHARE_TARGET, user=actor.user)
+    if actor.token is not None and actor.token.team_id is not None:
+        shares = shares.filter(team_id=actor.token.team_id)
+    return (
+        Report.objects.filter(pk__in=shares.values("target_id"))
+        .select_related("team")
+        .order_by("-updated_at", "pk")
+    )
+
+
 def cards_for_report(report: Report) -> QuerySet[Card]:
     """List a report's cards in order, each with its stack, head and pinned revision."""
     return (
@@ -218,8 +232,8 @@ def stack_get_for_card(actor: Actor, report: Report, path: object) -> Stack:
 
     `path` is a path in the report's team (`sales/by-region`), or a full
     name that starts with the team (`acme/sales/by-region`). A full name of
-    another team's stack is rejected as foreign, an unknown or unreadable
-    stack as not found; both are bad input (400), since the report exists.
+    another team's stack is rejected as foreign, and an unknown or unreadable
+    stack as not found. Both are bad input (400) because the report exists.
     """
     if not isinstance(path, str) or not path.strip("/ "):
         raise InvalidInput(

@@ -248,7 +248,8 @@ def card_add(*, actor: Actor, report: Report, body: object) -> Card:
         count = Card.objects.filter(report=report).count()
         if count >= MAX_CARDS:
             raise InvalidInput(
-                f"a report holds at most {MAX_CARDS} cards", field="cards"
+                f"a report may have at most {MAX_CARDS} cards; remove one first",
+                field="cards",
             )
         card = Card.objects.create(
             team=report.team,

@@ -245,8 +245,13 @@ def invitation_open(request: HttpRequest, token: str) -> HttpResponse:
 @login_required
 @require_GET
 def shared_with_me(request: HttpRequest) -> HttpResponse:
+    from apps.reports.selectors import reports_shared_with
     from apps.stacks.selectors import stacks_shared_with
 
     actor = Actor.from_request(request)
-    context = {"stacks": list(stacks_shared_with(actor)), **header_context(actor, None)}
+    context = {
+        "stacks": list(stacks_shared_with(actor)),
+        "reports": list(reports_shared_with(actor)),
+        **header_context(actor, None),
+    }
     return render(request, "users/shared.html", context)

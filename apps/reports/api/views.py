@@ -69,8 +69,8 @@ class ReportListView(ApiView):
         )
         page = paginate(request, reports, report_summary)
         if page["count"] == 0 and actor.role_in(team_obj) is None:
-            # Nothing visible in a team the caller does not belong to: the
-            # same answer as for a team that does not exist.
+            # Nothing visible in a team the caller does not belong to, so the
+            # response is the same as for a team that does not exist.
             team_get_for_member(actor, team)
         return Response(page)
 

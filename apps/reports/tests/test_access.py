@@ -205,3 +205,20 @@ def test_a_team_token_of_another_team_reads_only_public_reports(
     ]
 
     assert answers == [404, 404, 200]
+
+
+def test_shared_page_lists_reports_shared_with_me(
+    owner_api: Any, outsider: User
+) -> None:
+    report = report_create(owner_api, title="For Eve")
+    owner_api.post(
+        reports_url("acme", f"/{report['id']}/shares"),
+        {"username": "eve", "role": "viewer"},
+        format="json",
+    )
+    client = Client()
+    client.force_login(outsider)
+
+    page = client.get("/shared").content.decode()
+
+    assert f'href="/acme/-/reports/{report["id"]}">For Eve</a>' in page

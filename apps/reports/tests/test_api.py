@@ -212,3 +212,15 @@ def test_export_is_one_html_file_with_the_figures_inside(owner_api: Any) -> None
     assert "<script src=" not in document
     assert 'href="/' not in document
     assert "url(fonts/" not in document
+
+
+def test_export_rejects_a_report_over_the_limit(owner_api: Any, settings: Any) -> None:
+    push_regions(owner_api, "acme", "sales/a")
+    report = report_create(owner_api)
+    card_add(owner_api, report, "sales/a")
+    settings.REPORT_EXPORT_LIMIT = 100
+
+    response = owner_api.get(reports_url("acme", f"/{report['id']}/export"))
+
+    assert response.status_code == 413
+    assert response.json()["error"]["field"] == "report"
