@@ -378,3 +378,46 @@ def test_the_export_opens_offline_with_interactive_charts(
     assert notes.locator(".output .prose h1").inner_text() == "Notes"
     assert [url for url in requests if not url.startswith(("file:", "data:"))] == []
     context.close()
+
+
+def tabbed(path: str) -> list[Obj]:
+    """Plotly figures with a tab param and a boolean, titled "<path> <tab> <log>"."""
+    objects = []
+    for tab in ("Overview", "Detail"):
+        for log in (False, True):
+            title = f"{path} {tab} {log}"
+            objects.append(
+                Obj(
+                    json.dumps(
+                        {"data": [], "layout": {"title": {"text": title}}}
+                    ).encode(),
+                    {"view": {"type": "tab", "title": tab}, "log": log},
+                    "application/json",
+                    application="plotly",
+                    inline=True,
+                )
+            )
+    return objects
+
+
+def test_shared_tabs_and_checkbox_move_both_cards(
+    asgi_server: Server, signed_in: Any, owner_api: APIClient, member: User, acme: Team
+) -> None:
+    push(owner_api, "acme", "tabs/a", *tabbed("a"))
+    push(owner_api, "acme", "tabs/b", *tabbed("b"))
+    report = report_create(owner_api)
+    card_add(owner_api, report, "tabs/a", width="half")
+    card_add(owner_api, report, "tabs/b", width="half")
+    page = signed_in(member)
+    open_report(page, asgi_server, report)
+    wait_for_card_title(page, 0, "a Overview False")
+
+    page.click("#shared-controls [data-control=tabs] button:has-text('Detail')")
+    wait_for_card_title(page, 0, "a Detail False")
+    wait_for_card_title(page, 1, "b Detail False")
+    page.check("#shared-controls input[data-param=log]")
+    wait_for_card_title(page, 0, "a Detail True")
+    wait_for_card_title(page, 1, "b Detail True")
+
+    assert "view=Detail" in page.url
+    assert "log=true" in page.url
