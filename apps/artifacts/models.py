@@ -24,16 +24,26 @@ class Blob(models.Model):
     Blobs are per team rather than global so that deleting a team frees its
     storage without asking other teams, and so that a push cannot learn
     whether another team holds some bytes.
+
+    A large push may announce its bytes by size alone and send the sha256
+    with the commit, so that the client hashes while it uploads. Until that
+    commit the blob has no sha256 and its bytes go to a key of their own,
+    `storage_key`, where they stay: S3 has no rename, and copying an object
+    to its content address would read and write it once more.
     """
 
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="blobs")
-    sha256 = models.CharField(max_length=64)
+    # NULL until the commit of a push that announced the bytes by size only.
+    # The unique constraint ignores NULLs, so such blobs never deduplicate.
+    sha256 = models.CharField(max_length=64, null=True, blank=True)
     size = models.BigIntegerField()
     state = models.CharField(
         max_length=16, choices=BlobState.choices, default=BlobState.PENDING
     )
     created_at = models.DateTimeField(default=timezone.now)
     verified_at = models.DateTimeField(null=True, blank=True)
+    # The object's key when it is not the content address that `key` derives.
+    storage_key = models.CharField(max_length=255, blank=True, default="")
 
     class Meta:
         constraints = [
@@ -44,6 +54,9 @@ class Blob(models.Model):
 
     @property
     def key(self) -> str:
+        if self.storage_key:
+            return self.storage_key
+        assert self.sha256 is not None, "a blob without sha256 has a storage_key"
         return f"teams/{self.team_id}/blobs/{self.sha256[:2]}/{self.sha256}"
 
     @property

@@ -37,8 +37,11 @@ def format_bytes(count: int) -> str:
     raise AssertionError("unreachable")
 
 
-def quota_check(*, team: Team, blobs: Mapping[str, int]) -> None:
+def quota_check(*, team: Team, blobs: Mapping[str, int], unhashed: int = 0) -> None:
     """Raise QuotaExceeded if storing `blobs` (sha256 to size) would pass the quota.
+
+    `unhashed` counts the bytes announced without a sha256, which are new
+    until their commit shows otherwise.
 
     Call it inside the push's transaction, before any blob is claimed. For
     a team with a quota it locks the team's row until that transaction
@@ -60,7 +63,9 @@ def quota_check(*, team: Team, blobs: Mapping[str, int]) -> None:
             "sha256", flat=True
         )
     )
-    new_bytes = sum(size for sha256, size in blobs.items() if sha256 not in present)
+    new_bytes = unhashed + sum(
+        size for sha256, size in blobs.items() if sha256 not in present
+    )
     if new_bytes == 0:
         return
     used = team_storage_used(team.pk)

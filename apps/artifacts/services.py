@@ -5,6 +5,12 @@ the team's blob row for those bytes; `upload_open` starts (or finds) the
 multipart transfer of a pending blob; `upload_complete` checks every part
 against what the client sent and joins them. A background task re-reads the
 object and compares its whole sha256 (`blob_verify`).
+
+A large object may be announced by size alone, so that the client computes
+its sha256 while it uploads instead of reading it once more beforehand:
+`blob_create_unhashed` makes a blob without a sha256, and at the commit
+`blob_address` records the sha256 and deduplicates against the team's blob
+of the same bytes.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import binascii
 import hashlib
 import logging
 import re
+import uuid
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -101,6 +108,101 @@ def blob_claim(*, team: Team, sha256: str, size: int) -> Blob:
         blob.state = BlobState.PENDING
         blob.save(update_fields=["state"])
     return blob
+
+
+def blob_create_unhashed(*, team: Team, size: int) -> Blob:
+    """Create a pending blob for bytes whose sha256 the commit will bring.
+
+    Its bytes go to a key of their own under the team's prefix, which they
+    keep after the commit.
+    """
+    return Blob.objects.create(
+        team=team,
+        sha256=None,
+        size=size,
+        storage_key=f"teams/{team.pk}/unhashed/{uuid.uuid4().hex}",
+    )
+
+
+def blob_address(*, blob: Blob, sha256: str, field: str) -> Blob:
+    """Record the sha256 of an unhashed blob's bytes; return the blob to keep.
+
+    Runs inside the caller's transaction, after the blob's upload completed,
+    so its bytes and size are checked and only the sha256 is the client's
+    word, which the background re-read confirms. The cases:
+
+    1. The team has no blob with this sha256: this blob takes it.
+    2. The team has a readable one: that one is returned, and this blob is
+       left for the caller to unreference and the collector to free.
+    3. The team has a pending or corrupt one: it takes over these bytes. The
+       two rows swap keys, so that freeing this row deletes the other's
+       stale object, and the other's open uploads are closed as completed,
+       so that a push still sending them stops and commits.
+    """
+    locked = Blob.objects.select_for_update().get(pk=blob.pk)
+    if locked.sha256 is not None:
+        if locked.sha256 != sha256:
+            raise ChecksumMismatch(
+                f"the blob of this upload has sha256 {locked.sha256}, not {sha256}",
+                field=field,
+            )
+        return locked
+
+    other = Blob.objects.filter(team_id=locked.team_id, sha256=sha256).first()
+    if other is None:
+        try:
+            with transaction.atomic():
+                locked.sha256 = sha256
+                locked.save(update_fields=["sha256"])
+            return locked
+        except IntegrityError:
+            # A concurrent commit of the same bytes recorded the sha256 first.
+            locked.sha256 = None
+            other = Blob.objects.get(team_id=locked.team_id, sha256=sha256)
+
+    # The uploads are locked before the blob, in the order upload_complete
+    # takes them, so that a concurrent completion of the other blob's upload
+    # waits here rather than deadlocking.
+    open_uploads = list(
+        Upload.objects.select_for_update().filter(blob=other, state=UploadState.OPEN)
+    )
+    other = Blob.objects.select_for_update().get(pk=other.pk)
+    if other.is_readable:
+        if other.size != locked.size:
+            raise ChecksumMismatch(
+                f"these bytes were pushed before with size {other.size}, not "
+                f"{locked.size}: the sha256 is wrong",
+                field=field,
+            )
+        return other
+
+    stale_key = other.key
+    stale_size = other.size
+    other.storage_key = locked.storage_key
+    other.size = locked.size
+    other.state = BlobState.STORED
+    other.verified_at = None
+    other.save(update_fields=["storage_key", "size", "state", "verified_at"])
+    locked.storage_key = stale_key
+    locked.save(update_fields=["storage_key"])
+    for upload in open_uploads:
+        # An upload laid out for another size belongs to a push that
+        # announced the wrong size or sha256, and that push must fail.
+        upload.state = (
+            UploadState.COMPLETED
+            if stale_size == other.size
+            else UploadState.ABORTED
+        )
+        upload.save(update_fields=["state"])
+        transaction.on_commit(
+            lambda backend_id=upload.backend_id: get_storage().abort(
+                stale_key, backend_id
+            )
+        )
+    logger.info(
+        "blob took over unhashed bytes: blob=%s from=%s", other.pk, locked.pk
+    )
+    return other
 
 
 def blob_store_inline(*, blob: Blob, data: bytes) -> None:
@@ -322,7 +424,11 @@ def _check_stored_parts(upload: Upload, parts: list[ClientPart]) -> None:
 
 def blob_verify(*, blob_id: int) -> str | None:
     """Re-read a stored blob and compare its whole sha256; return the new state."""
-    blob = Blob.objects.filter(pk=blob_id, state=BlobState.STORED).first()
+    # A blob without a sha256 is the leftover of a deduplicated push, waiting
+    # to be freed: there is nothing to compare its bytes with.
+    blob = Blob.objects.filter(
+        pk=blob_id, state=BlobState.STORED, sha256__isnull=False
+    ).first()
     if blob is None:
         return None
     digest = hashlib.sha256()

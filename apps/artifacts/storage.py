@@ -11,7 +11,6 @@ not expose, and its file objects read a whole object before the first byte.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import os
 import shutil
@@ -291,12 +290,15 @@ class S3Storage:
     def write_part(
         self, key: str, backend_id: str, number: int, stream: IO[bytes], size: int
     ) -> StoredPart:
-        """Send one part to the store with its MD5, so the store rejects damage.
+        """Send one part to the store and return the MD5 it computed (its ETag).
 
-        The MD5 must be known before the part is sent. A seekable stream (the
-        ASGI server has already spooled the request body) is hashed in place
-        and rewound; anything else is spooled first, which keeps memory
-        bounded either way.
+        The part goes without Content-MD5: hashing it here would be one more
+        pass over every byte streamed through this server, and the commit
+        compares the client's MD5 of each part with the store's anyway, so a
+        part damaged on the way is caught there. A seekable stream (the ASGI
+        server has already spooled the request body) is sent as it is, so
+        botocore can rewind it for a retry; anything else is spooled first,
+        which keeps memory bounded either way.
         """
         seekable = getattr(stream, "seekable", lambda: False)()
         if seekable:
@@ -315,24 +317,20 @@ class S3Storage:
         self, key: str, backend_id: str, number: int, body: IO[bytes], size: int
     ) -> StoredPart:
         start = body.tell()
-        digest = hashlib.md5(usedforsecurity=False)
-        written = 0
-        while written < size and (chunk := body.read(min(CHUNK_SIZE, size - written))):
-            digest.update(chunk)
-            written += len(chunk)
-        if written != size:
-            raise StorageError(f"part {number} has {written} bytes, expected {size}")
+        available = body.seek(0, os.SEEK_END) - start
         body.seek(start)
-        self.client.upload_part(
+        if available != size:
+            raise StorageError(f"part {number} has {available} bytes, expected {size}")
+        answer = self.client.upload_part(
             Bucket=self.bucket,
             Key=key,
             UploadId=backend_id,
             PartNumber=number,
             Body=body,
             ContentLength=size,
-            ContentMD5=base64.b64encode(digest.digest()).decode(),
         )
-        return StoredPart(number=number, size=written, md5=digest.hexdigest())
+        etag = str(answer.get("ETag", "")).strip('"').lower()
+        return StoredPart(number=number, size=size, md5=etag)
 
     def list_parts(self, key: str, backend_id: str) -> dict[int, StoredPart]:
         from botocore.exceptions import ClientError

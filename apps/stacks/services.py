@@ -5,6 +5,11 @@ attachments and tells the client which bytes to upload; `revision_commit`
 checks the uploads and, in one transaction, publishes the revision and moves
 the head. A pending revision is invisible to every reader, so a push that
 fails halfway leaves the previous head as it was.
+
+An attachment uploaded without inline data may leave out its sha256 at the
+open and send it with the commit instead, so that a client hashes a large
+object while it uploads it rather than reading it twice. Such bytes are
+always uploaded, and deduplicated at the commit.
 """
 
 from __future__ import annotations
@@ -142,7 +147,8 @@ class AttachmentSpec:
     settings: dict[str, Any]
     filename: str
     size: int
-    sha256: str
+    # None when the commit brings the sha256 (never with inline data).
+    sha256: str | None
     data: bytes | None
 
 
@@ -171,7 +177,11 @@ def _parse_attachment(index: int, value: object) -> AttachmentSpec:
             f"{field}.size must be at most {artifacts.MAX_OBJECT_SIZE} bytes (5 TiB)",
             field=f"{field}.size",
         )
-    sha256 = artifacts.validate_sha256(item.get("sha256"), field=f"{field}.sha256")
+    sha256 = None
+    if item.get("sha256") is not None or item.get("data") is not None:
+        sha256 = artifacts.validate_sha256(
+            item.get("sha256"), field=f"{field}.sha256"
+        )
     item_settings = item.get("settings") or {}
     _require_object(item_settings, field=f"{field}.settings")
 
@@ -186,7 +196,7 @@ def _parse_attachment(index: int, value: object) -> AttachmentSpec:
         )
 
     data = None
-    if item.get("data") is not None:
+    if sha256 is not None and item.get("data") is not None:
         data = artifacts.decode_inline(
             item["data"], size=size, sha256=sha256, field=f"{field}.data"
         )
@@ -283,7 +293,8 @@ def revision_open(
 
     1. Validate everything before touching the database or storage.
     2. Claim a blob per distinct sha256: present ones need nothing, inline
-       data is stored now, the rest get an upload.
+       data is stored now, the rest get an upload. An attachment without a
+       sha256 gets a blob and an upload of its own.
     3. Under the stack's row lock, take the next number and write the
        revision with its attachments. The lock is held for the inserts only.
     """
@@ -301,13 +312,28 @@ def revision_open(
         # Checked before the stack is created, so a push over the quota
         # leaves nothing behind, not even an empty new stack.
         quota_check(
-            team=team, blobs={item.sha256: item.size for item in spec.attachments}
+            team=team,
+            blobs={
+                item.sha256: item.size
+                for item in spec.attachments
+                if item.sha256 is not None
+            },
+            unhashed=sum(
+                item.size for item in spec.attachments if item.sha256 is None
+            ),
         )
         stack = _stack_get_or_create(team=team, path=path, actor=actor)
+        # Keyed by sha256, or by the attachment's index for unhashed bytes.
         blobs: dict[str, Blob] = {}
         uploads: dict[str, Upload] = {}
         fresh: set[str] = set()
         for item in spec.attachments:
+            if item.sha256 is None:
+                unhashed = artifacts.blob_create_unhashed(team=team, size=item.size)
+                blobs[_blob_slot(item)] = unhashed
+                uploads[_blob_slot(item)] = artifacts.upload_open(blob=unhashed)
+                fresh.add(_blob_slot(item))
+                continue
             if item.sha256 not in blobs:
                 blobs[item.sha256] = artifacts.blob_claim(
                     team=team, sha256=item.sha256, size=item.size
@@ -351,8 +377,8 @@ def revision_open(
                 settings=item.settings,
                 filename=item.filename,
                 size=item.size,
-                sha256=item.sha256,
-                blob=blobs[item.sha256],
+                sha256=item.sha256 or "",
+                blob=blobs[_blob_slot(item)],
             )
             for item in spec.attachments
         )
@@ -363,12 +389,12 @@ def revision_open(
     }
     answer = []
     for item in spec.attachments:
-        if item.sha256 in described:
+        if _blob_slot(item) in described:
             answer.append(
                 {
                     "index": item.index,
                     "status": "upload",
-                    "upload": described[item.sha256],
+                    "upload": described[_blob_slot(item)],
                 }
             )
         else:
@@ -383,14 +409,25 @@ def revision_open(
     return OpenedRevision(revision=revision, attachments=answer)
 
 
-def _parse_commit(body: object) -> dict[str, list[artifacts.ClientPart]]:
+def _blob_slot(item: AttachmentSpec) -> str:
+    return item.sha256 if item.sha256 is not None else f"#{item.index}"
+
+
+@dataclass
+class CommittedUpload:
+    parts: list[artifacts.ClientPart]
+    sha256: str | None
+    field: str
+
+
+def _parse_commit(body: object) -> dict[str, CommittedUpload]:
     if body is None:
         return {}
     payload = _require_object(body, field=None)
     raw = payload.get("uploads") or []
     if not isinstance(raw, list):
         raise InvalidInput("uploads must be a list", field="uploads")
-    parsed: dict[str, list[artifacts.ClientPart]] = {}
+    parsed: dict[str, CommittedUpload] = {}
     for position, item in enumerate(raw):
         where = f"uploads[{position}]"
         _require_object(item, field=where)
@@ -401,8 +438,17 @@ def _parse_commit(body: object) -> dict[str, list[artifacts.ClientPart]]:
             raise InvalidInput(
                 f"{where}.id must be an upload id", field=f"{where}.id"
             ) from None
-        parsed[upload_id] = artifacts.parse_client_parts(
-            item.get("parts"), field=f"{where}.parts"
+        sha256 = None
+        if item.get("sha256") is not None:
+            sha256 = artifacts.validate_sha256(
+                item.get("sha256"), field=f"{where}.sha256"
+            )
+        parsed[upload_id] = CommittedUpload(
+            parts=artifacts.parse_client_parts(
+                item.get("parts"), field=f"{where}.parts"
+            ),
+            sha256=sha256,
+            field=f"{where}.sha256",
         )
     return parsed
 
@@ -412,10 +458,18 @@ def revision_commit(
 ) -> Revision:
     """Complete a pending revision's uploads, then publish it and move the head.
 
+    1. Check the client's uploads against the revision's, and that every
+       blob announced without a sha256 gets one now, before joining parts.
+    2. Join the parts of each open upload, each in its own transaction, so
+       that a retried commit finds them joined.
+    3. In one transaction, record the sha256 of unhashed blobs (pointing
+       attachments at the team's blob of the same bytes where there is one),
+       check that all bytes are stored, publish the revision, move the head.
+
     Committing a committed revision returns it unchanged, so a client whose
     connection dropped after the commit may simply retry.
     """
-    client_parts = _parse_commit(body)
+    sent = _parse_commit(body)
     revision = Revision.objects.filter(
         team=stack.team, stack=stack, number=number
     ).first()
@@ -427,38 +481,41 @@ def revision_commit(
     blob_ids = set(
         Attachment.objects.filter(revision=revision).values_list("blob_id", flat=True)
     )
-    pending = list(Blob.objects.filter(pk__in=blob_ids, state=BlobState.PENDING))
-    open_uploads = {
+    blobs = {blob.pk: blob for blob in Blob.objects.filter(pk__in=blob_ids)}
+    uploads = {
         str(upload.pk): upload
         for upload in Upload.objects.select_related("blob").filter(
-            blob__in=pending, state=UploadState.OPEN
+            blob_id__in=blob_ids
         )
     }
-    finished = set(
-        str(pk)
-        for pk in Upload.objects.filter(blob_id__in=blob_ids)
-        .exclude(state=UploadState.OPEN)
-        .values_list("pk", flat=True)
-    )
-    for upload_id in client_parts:
-        # An upload that another push of the same bytes completed first is fine.
-        if upload_id not in open_uploads and upload_id not in finished:
-            raise InvalidInput(
-                f"upload {upload_id} does not belong to this revision", field="uploads"
-            )
-    for upload in open_uploads.values():
-        if str(upload.pk) not in client_parts:
+    _check_sent_uploads(sent, uploads)
+    addresses = _unhashed_addresses(sent, uploads)
+    for upload in uploads.values():
+        if upload.state != UploadState.OPEN or upload.blob.state != BlobState.PENDING:
+            continue
+        if str(upload.pk) not in sent:
             raise InvalidInput(
                 f"upload {upload.pk} is not complete: send its parts' MD5s",
                 field="uploads",
             )
-        artifacts.upload_complete(upload=upload, parts=client_parts[str(upload.pk)])
+        artifacts.upload_complete(upload=upload, parts=sent[str(upload.pk)].parts)
 
     with transaction.atomic():
         stack = Stack.objects.select_for_update().get(pk=stack.pk)
         revision = Revision.objects.select_for_update().get(pk=revision.pk)
         if revision.state == RevisionState.COMMITTED:
             return revision
+        deduplicated = False
+        for blob_id, (sha256, field) in addresses.items():
+            kept = artifacts.blob_address(blob=blobs[blob_id], sha256=sha256, field=field)
+            Attachment.objects.filter(revision=revision, blob_id=blob_id).update(
+                blob=kept, sha256=sha256
+            )
+            if kept.pk != blob_id:
+                # The uploaded copy is unreferenced now; the collector frees it.
+                blob_ids.discard(blob_id)
+                blob_ids.add(kept.pk)
+                deduplicated = True
         unreadable = Blob.objects.filter(pk__in=blob_ids).exclude(
             state__in=[BlobState.STORED, BlobState.VERIFIED]
         )
@@ -497,14 +554,64 @@ def revision_commit(
             total=Sum("size")
         )["total"]
         transaction.on_commit(
-            lambda: _after_commit(stack, revision, to_verify, trimmed, size or 0)
+            lambda: _after_commit(
+                stack, revision, to_verify, trimmed or deduplicated, size or 0
+            )
         )
     logger.info("revision committed: stack=%s revision=%s", stack.pk, revision.number)
     return revision
 
 
+def _check_sent_uploads(
+    sent: dict[str, CommittedUpload], uploads: dict[str, Upload]
+) -> None:
+    """Check that each upload the client names is this revision's and usable."""
+    for upload_id, item in sent.items():
+        upload = uploads.get(upload_id)
+        if upload is None:
+            raise InvalidInput(
+                f"upload {upload_id} does not belong to this revision", field="uploads"
+            )
+        if upload.state == UploadState.ABORTED:
+            # Bytes of another size arrived under the same sha256 meanwhile.
+            raise Conflict(
+                f"upload {upload_id} was aborted: push the object again",
+                field="uploads",
+            )
+        announced = upload.blob.sha256
+        if item.sha256 is not None and announced is not None and item.sha256 != announced:
+            raise artifacts.ChecksumMismatch(
+                f"upload {upload_id} was opened with sha256 {announced}, "
+                f"not {item.sha256}",
+                field=item.field,
+            )
+
+
+def _unhashed_addresses(
+    sent: dict[str, CommittedUpload], uploads: dict[str, Upload]
+) -> dict[int, tuple[str, str]]:
+    """Map each blob opened without a sha256 to the sha256 the client sends now."""
+    addresses: dict[int, tuple[str, str]] = {}
+    for upload_id, upload in uploads.items():
+        if upload.blob.sha256 is not None or upload.state == UploadState.ABORTED:
+            continue
+        item = sent.get(upload_id)
+        if item is None or item.sha256 is None:
+            raise InvalidInput(
+                f"upload {upload_id} was opened without a sha256: send the "
+                "sha256 of its bytes with the commit",
+                field=item.field if item is not None else "uploads",
+            )
+        addresses[upload.blob_id] = (item.sha256, item.field)
+    return addresses
+
+
 def _after_commit(
-    stack: Stack, revision: Revision, to_verify: list[int], trimmed: bool, size: int
+    stack: Stack,
+    revision: Revision,
+    to_verify: list[int],
+    release: bool,
+    size: int,
 ) -> None:
     from apps.artifacts import tasks as artifact_tasks
     from apps.stacks import events
@@ -512,7 +619,7 @@ def _after_commit(
     metrics.revision_pushed(size=size)
     for blob_id in to_verify:
         artifact_tasks.verify_blob.delay(blob_id)
-    if trimmed:
+    if release:
         artifact_tasks.release_orphan_blobs.delay(stack.team_id)
     events.revision_committed(stack, revision)
 

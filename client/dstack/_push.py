@@ -6,15 +6,17 @@ import base64
 import html
 import json
 import logging
+import re
 import tempfile
 import warnings
 from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ._encoders import Encoded, Encoder, encode
-from ._exceptions import PermissionDeniedError, ServerError, TransportError
+from ._exceptions import DstackError, PermissionDeniedError, ServerError, TransportError
 from ._http import client_info
 from ._names import format_params, normalize_params, params_key, parse_stack
 from ._transfer import Source, Uploader, sha256_of, source_size
@@ -27,6 +29,14 @@ logger = logging.getLogger("dstack")
 ACCESS_LEVELS = ("private", "internal", "public")
 WRITE_ROLES = ("owner", "admin", "member")
 COMMIT_ATTEMPTS = 3
+# Objects from this size on are announced by size alone and hashed while
+# they upload: reading 64 MiB once more for its sha256 costs about 40 ms,
+# and it grows with the object. Below it the sha256 goes first, so that
+# bytes the server has already are neither sent inline nor uploaded.
+HASH_WHILE_UPLOADING = 64 * 1024 * 1024
+# A server from before the sha256 could wait for the commit rejects an
+# attachment without one; the push then hashes everything and opens again.
+_SHA256_FIELD = re.compile(r"attachments\[\d+\]\.sha256")
 
 
 @dataclass(frozen=True)
@@ -98,7 +108,11 @@ class _Pending:
     encoded: Encoded
     source: Source
     size: int
-    sha256: str
+    # None until the upload: large objects are hashed while they upload.
+    sha256: str | None
+    # (size, mtime in ns) of a file source when it was added, to notice a
+    # file that changes before its push commits.
+    stamp: tuple[int, int] | None = None
 
     def to_wire(self, *, inline: bool) -> dict[str, Any]:
         entry: dict[str, Any] = {
@@ -109,8 +123,9 @@ class _Pending:
             "settings": self.encoded.settings,
             "filename": self.encoded.filename,
             "size": self.size,
-            "sha256": self.sha256,
         }
+        if self.sha256 is not None:
+            entry["sha256"] = self.sha256
         if inline:
             data = (
                 self.source.read_bytes()
@@ -170,10 +185,12 @@ class StackFrame:
         source: Source = encoded.data
         if self.auto_push and isinstance(source, bytes):
             source = self._spill_to_file(source)
+        stamp = _file_stamp(source) if isinstance(source, Path) else None
         size = source_size(source)
+        sha256 = sha256_of(source) if size < HASH_WHILE_UPLOADING else None
         self._keys[key] = len(self._pending)
         self._pending.append(
-            _Pending(checked, description, encoded, source, size, sha256_of(source))
+            _Pending(checked, description, encoded, source, size, sha256, stamp)
         )
         return self
 
@@ -215,6 +232,23 @@ class StackFrame:
         return path
 
 
+def _file_stamp(path: Path) -> tuple[int, int]:
+    status = path.stat()
+    return status.st_size, status.st_mtime_ns
+
+
+def _check_unchanged(attachments: list[_Pending]) -> None:
+    """Raise DstackError for a file source changed since it was added."""
+    for item in attachments:
+        if not isinstance(item.source, Path) or item.stamp is None:
+            continue
+        if _file_stamp(item.source) != item.stamp:
+            raise DstackError(
+                f"{item.source} was modified while it was being pushed: "
+                "push it again once it is complete"
+            )
+
+
 def check_write_access(client: Client, team: str) -> None:
     """Raise PermissionDeniedError unless the token's user may write to `team`."""
     response = client.http.request("GET", "user", context="checking access")
@@ -243,32 +277,27 @@ def push_revision(
     """Open a revision, upload what the server lacks, and commit it.
 
     1. Open it with the data inline when the whole request fits the inline
-       limit, else with sizes and hashes only.
+       limit, else with sizes and hashes only. Large objects have no sha256
+       yet: a thread computes it while the request and the uploads run.
     2. Upload the parts of every attachment whose status is `upload`.
-    3. Commit with the parts' MD5s; a commit is idempotent, so a network
-       failure is retried.
+    3. Commit with the parts' MD5s and the sha256 of what was hashed while
+       uploading; a commit is idempotent, so a network failure is retried.
     """
     base = f"teams/{team}/stacks/{path}/-/revisions"
     body = {"message": message, "access": access, "client": client_info()}
-    opened = _open_revision(client, base, body, attachments)
-
-    uploads = []
-    seen: set[str] = set()
-    for answer in opened.get("attachments", []):
-        if answer.get("status") != "upload":
-            continue
-        upload = answer["upload"]
-        if upload["id"] in seen:
-            continue
-        seen.add(upload["id"])
-        uploads.append((upload, attachments[answer["index"]].source))
-
-    committed_parts: list[dict[str, Any]] = []
-    if uploads:
-        uploader = Uploader(
-            client.http, team, workers=client.workers, backoff=client.retry_backoff
-        )
-        committed_parts = uploader.upload_all(uploads)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dstack-hash") as pool:
+        hashes = {
+            index: pool.submit(sha256_of, item.source)
+            for index, item in enumerate(attachments)
+            if item.sha256 is None
+        }
+        try:
+            opened = _open_revision(client, base, body, attachments, hashes)
+            committed_parts = _upload(client, team, opened, attachments, hashes)
+        finally:
+            for future in hashes.values():
+                future.cancel()
+    _check_unchanged(attachments)
 
     number = opened["number"]
     commit_url = opened.get("commit_url") or f"{base}/{number}/commit"
@@ -287,7 +316,61 @@ def push_revision(
     )
 
 
+def _upload(
+    client: Client,
+    team: str,
+    opened: dict[str, Any],
+    attachments: list[_Pending],
+    hashes: dict[int, Future[str]],
+) -> list[dict[str, Any]]:
+    """Upload what the server asked for; return the commit's `uploads` list."""
+    uploads = []
+    indexes = []
+    seen: set[str] = set()
+    for answer in opened.get("attachments", []):
+        if answer.get("status") != "upload":
+            continue
+        upload = answer["upload"]
+        if upload["id"] in seen:
+            continue
+        seen.add(upload["id"])
+        uploads.append((upload, attachments[answer["index"]].source))
+        indexes.append(answer["index"])
+    if not uploads:
+        return []
+
+    uploader = Uploader(
+        client.http, team, workers=client.workers, backoff=client.retry_backoff
+    )
+    committed = uploader.upload_all(uploads)
+    for entry, index in zip(committed, indexes, strict=True):
+        item = attachments[index]
+        if item.sha256 is None:
+            item.sha256 = hashes[index].result()
+            entry["sha256"] = item.sha256
+    return committed
+
+
 def _open_revision(
+    client: Client,
+    base: str,
+    body: dict[str, Any],
+    attachments: list[_Pending],
+    hashes: dict[int, Future[str]],
+) -> dict[str, Any]:
+    if hashes:
+        try:
+            return _send_open(client, base, body, attachments)
+        except ServerError as exc:
+            if exc.status_code != 400 or not _SHA256_FIELD.fullmatch(exc.field or ""):
+                raise
+            logger.info("server requires every sha256 at the open, hashing first")
+        for index, future in hashes.items():
+            attachments[index].sha256 = future.result()
+    return _send_open(client, base, body, attachments)
+
+
+def _send_open(
     client: Client, base: str, body: dict[str, Any], attachments: list[_Pending]
 ) -> dict[str, Any]:
     context = "opening a revision"
@@ -312,6 +395,8 @@ def _inline_body(
     body: dict[str, Any], attachments: list[_Pending], limit: int
 ) -> dict[str, Any] | None:
     """Return the request with inline data, or None when it would exceed `limit`."""
+    if any(item.sha256 is None for item in attachments):
+        return None
     bare = {**body, "attachments": [item.to_wire(inline=False) for item in attachments]}
     estimate = len(json.dumps(bare)) + sum(
         4 * ((item.size + 2) // 3) + len(', "data": ""') for item in attachments
