@@ -507,7 +507,9 @@ def revision_commit(
             return revision
         deduplicated = False
         for blob_id, (sha256, field) in addresses.items():
-            kept = artifacts.blob_address(blob=blobs[blob_id], sha256=sha256, field=field)
+            kept = artifacts.blob_address(
+                blob=blobs[blob_id], sha256=sha256, field=field
+            )
             Attachment.objects.filter(revision=revision, blob_id=blob_id).update(
                 blob=kept, sha256=sha256
             )
@@ -579,7 +581,7 @@ def _check_sent_uploads(
                 field="uploads",
             )
         announced = upload.blob.sha256
-        if item.sha256 is not None and announced is not None and item.sha256 != announced:
+        if None not in (item.sha256, announced) and item.sha256 != announced:
             raise artifacts.ChecksumMismatch(
                 f"upload {upload_id} was opened with sha256 {announced}, "
                 f"not {item.sha256}",

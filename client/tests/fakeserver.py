@@ -36,7 +36,7 @@ def error(
 class Upload:
     id: str
     team: str
-    sha256: str
+    sha256: str | None  # None until the commit, for bytes announced by size
     size: int
     part_sizes: list[int]
     stored: dict[int, bytes] = field(default_factory=dict)
@@ -104,6 +104,8 @@ class FakeServer:
         self.corrupt_downloads = False
         self.reject_commit_md5 = False
         self.expire_after_open = False
+        # As servers did before the sha256 could come with the commit.
+        self.require_sha256_at_open = False
 
     @property
     def transport(self) -> httpx.MockTransport:
@@ -230,7 +232,10 @@ class FakeServer:
         answers, attachments, upload_ids = [], [], []
         by_sha: dict[str, Upload] = {}
         for index, entry in enumerate(body["attachments"]):
-            sha256, size = entry["sha256"], entry["size"]
+            sha256, size = entry.get("sha256"), entry["size"]
+            if sha256 is None and self.require_sha256_at_open:
+                field = f"attachments[{index}].sha256"
+                return error(400, "invalid", f"{field} must be 64 hex digits", field)
             if entry.get("data") is not None:
                 data = base64.b64decode(entry["data"])
                 if hashlib.sha256(data).hexdigest() != sha256 or len(data) != size:
@@ -238,10 +243,10 @@ class FakeServer:
                 self.blobs[(team, sha256)] = data
             stored = {k: v for k, v in entry.items() if k != "data"}
             attachments.append({"index": index, **stored})
-            if (team, sha256) in self.blobs:
+            if sha256 is not None and (team, sha256) in self.blobs:
                 answers.append({"index": index, "status": "present"})
                 continue
-            upload = by_sha.get(sha256)
+            upload = by_sha.get(sha256) if sha256 is not None else None
             if upload is None:
                 sizes = [self.part_size] * (size // self.part_size)
                 if size % self.part_size or size == 0:
@@ -249,7 +254,8 @@ class FakeServer:
                 upload = Upload(uuid.uuid4().hex, team, sha256, size, sizes)
                 upload.stored.update(self.interrupted.get(sha256, {}))
                 self.uploads[upload.id] = upload
-                by_sha[sha256] = upload
+                if sha256 is not None:
+                    by_sha[sha256] = upload
                 upload_ids.append(upload.id)
             answers.append(
                 {
@@ -299,8 +305,13 @@ class FakeServer:
             item["id"]: {p["number"]: p["md5"] for p in item["parts"]}
             for item in body["uploads"]
         }
+        hashes = {item["id"]: item.get("sha256") for item in body["uploads"]}
         for upload_id in revision.uploads:
             upload = self.uploads[upload_id]
+            if upload.sha256 is None and hashes.get(upload_id) is None:
+                return error(
+                    400, "invalid", f"upload {upload_id} needs its sha256", "uploads"
+                )
             for number, size in enumerate(upload.part_sizes, start=1):
                 stored = upload.stored.get(number)
                 md5 = sent.get(upload_id, {}).get(number)
@@ -319,6 +330,7 @@ class FakeServer:
         for upload_id in revision.uploads:
             upload = self.uploads[upload_id]
             data = b"".join(upload.stored[n] for n in sorted(upload.stored))
+            upload.sha256 = upload.sha256 or hashes[upload_id]
             self.blobs[(team, upload.sha256)] = data
 
         revision.state = "committed"

@@ -7,6 +7,7 @@ blob its sha256 at the commit and deduplicates it there.
 from __future__ import annotations
 
 import hashlib
+import io
 from datetime import timedelta
 
 import pytest
@@ -93,6 +94,12 @@ def push_unhashed(client, data: bytes, *, commit_now: bool = True) -> tuple[dict
     return opened, uploads
 
 
+def attachment_of(opened: dict) -> Attachment:
+    return Attachment.objects.get(
+        revision__stack__path=STACK, revision__number=opened["number"]
+    )
+
+
 def assert_pending(client, number: int) -> None:
     assert Revision.objects.get(number=number).state == RevisionState.PENDING
     assert head_number(client) == number - 1
@@ -109,7 +116,7 @@ def test_it_pushes_bytes_whose_sha256_comes_with_the_commit(
     assert opened["attachments"][0]["status"] == "upload"
     assert head_number(owner_api) == opened["number"]
     assert read_attachment(owner_api, opened["number"]) == data
-    attachment = Attachment.objects.get(revision__stack__path=STACK, revision__number=opened["number"])
+    attachment = attachment_of(opened)
     assert attachment.sha256 == sha256_hex(data)
     blob = attachment.blob
     assert blob.sha256 == sha256_hex(data)
@@ -140,7 +147,7 @@ def test_it_dedups_against_a_blob_the_team_has(
         opened, uploads = push_unhashed(owner_api, data)
 
     # Then the revision uses the known blob and the uploaded copy is freed
-    attachment = Attachment.objects.get(revision__stack__path=STACK, revision__number=opened["number"])
+    attachment = attachment_of(opened)
     assert attachment.blob_id == known.pk
     assert list(Blob.objects.filter(team=known.team)) == [known]
     assert not Upload.objects.filter(pk=uploads[0]["id"]).exists()
@@ -197,7 +204,7 @@ def test_it_takes_over_a_pending_blob_of_the_same_bytes(
     # is complete, so it commits without sending a part
     pending.refresh_from_db()
     assert pending.state == BlobState.VERIFIED
-    attachment = Attachment.objects.get(revision__stack__path=STACK, revision__number=opened["number"])
+    attachment = attachment_of(opened)
     assert attachment.blob_id == pending.pk
     upload_id = waiting["attachments"][0]["upload"]["id"]
     assert Upload.objects.get(pk=upload_id).state == UploadState.COMPLETED
@@ -292,9 +299,7 @@ class TestBadCommit:
         commit_revision(owner_api, "acme", STACK, opened["number"], uploads)
         assert head_number(owner_api) == opened["number"]
 
-    def test_it_rejects_bytes_of_another_size_than_announced(
-        self, owner_api, pending
-    ):
+    def test_it_rejects_bytes_of_another_size_than_announced(self, owner_api, pending):
         opened, uploads, data = pending
         upload = Upload.objects.select_related("blob").get(pk=uploads[0]["id"])
         short = data[PART : PART + 10]
@@ -302,8 +307,6 @@ class TestBadCommit:
         if storage.direct:
             transfer_put(opened["attachments"][0]["upload"]["parts"][1]["url"], short)
         else:
-            import io
-
             storage.write_part(
                 upload.blob.key, upload.backend_id, 2, io.BytesIO(short), len(short)
             )
@@ -342,7 +345,7 @@ def test_it_marks_bytes_with_a_wrong_sha256_corrupt(
         commit_revision(owner_api, "acme", STACK, opened["number"], uploads)
 
     # Then the blob is corrupt, and reading it answers 409
-    blob = Attachment.objects.get(revision__stack__path=STACK, revision__number=opened["number"]).blob
+    blob = attachment_of(opened).blob
     assert blob.state == BlobState.CORRUPT
     url = stack_url("acme", STACK, f"/-/revisions/{opened['number']}/attachments/0")
     response = owner_api.get(url)
