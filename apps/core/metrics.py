@@ -13,6 +13,7 @@ Read when Prometheus scrapes, from the shared state (so every web replica
 reports the same values, and a query should take `max` over them):
 
     dstack_queue_depth{queue}            tasks waiting in each Celery queue
+    dstack_runs{status}                  job runs in each status, all time
 
 `route` is the URL pattern (`api/teams/<str:team>/stacks/<path:path>`), never
 the path itself, so that the number of series stays bounded. With
@@ -147,6 +148,29 @@ class StateCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         yield from self._queue_depth()
+        yield from self._runs_by_status()
+
+    def _runs_by_status(self) -> Iterator[Metric]:
+        from django.db.models import Count
+
+        from apps.jobs.models import Run, RunStatus
+
+        family = GaugeMetricFamily(
+            "dstack_runs",
+            "Job runs in each status, counted over every run the database keeps.",
+            labels=["status"],
+        )
+        # The run_status index starts with the status, so this GROUP BY reads
+        # the index rather than the table.
+        counts = dict(
+            Run.objects.order_by()
+            .values_list("status")
+            .annotate(count=Count("pk"))
+            .values_list("status", "count")
+        )
+        for status in RunStatus.values:
+            family.add_metric([status], float(counts.get(status, 0)))
+        yield family
 
     def _queue_depth(self) -> Iterator[Metric]:
         broker = settings.CELERY_BROKER_URL

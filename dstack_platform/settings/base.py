@@ -130,7 +130,7 @@ COLLECTED_STATIC_ROOT = Path(
 COLLECTED_STATIC_STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
-        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        "BACKEND": "apps.core.staticstorage.StaticFilesStorage"
     },
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

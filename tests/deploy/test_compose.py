@@ -22,7 +22,12 @@ DEPLOY = REPO / "deploy"
 NOT_FOR_SERVERS = {"DSTACK_ADMIN_USER", "DSTACK_CONFIG", "DSTACK_DATA_DIR"}
 # Settings the image itself sets.
 SET_BY_THE_IMAGE = {"DSTACK_HOST", "DSTACK_PORT", "DSTACK_STATIC_ROOT"}
-SETTING = re.compile(r"""["'](DSTACK_[A-Z0-9_]+)["']""")
+# A setting is read through one of dstack_platform.config's helpers; other
+# DSTACK_* names in the code are variables of job runs and of the client.
+SETTING = re.compile(
+    r"\b(?:text|integer|boolean|rate|names|networks|choice|option)\(\s*"
+    r"\"(DSTACK_[A-Z0-9_]+)\""
+)
 
 
 def compose_config(*arguments: str) -> subprocess.CompletedProcess[str]:

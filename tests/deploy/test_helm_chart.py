@@ -180,3 +180,13 @@ def test_helm_lint_finds_no_errors():
     assert report["errors"] == []
     warnings = [m for m in report["messages"] if m["severity"] > 1]
     assert warnings == []
+
+
+def test_worker_runs_jobs_on_a_writable_volume_and_pushes_inside_the_cluster():
+    documents = manifests()
+    worker = by_kind(documents, "Deployment")["dstack-worker"]
+
+    mounts = containers(worker)["worker"]["volumeMounts"]
+    assert {"name": "jobs", "mountPath": "/var/lib/dstack/jobs"} in mounts
+    config = by_kind(documents, "ConfigMap")["dstack-config"]["data"]
+    assert config["DSTACK_JOB_API_URL"] == "http://dstack:80/api"

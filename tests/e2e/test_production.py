@@ -2,8 +2,9 @@
 
 uvicorn serves the ASGI application, a Celery worker and Celery beat run
 beside it, all with the production settings, against PostgreSQL, a Redis of
-their own and SeaweedFS. The test pushes and pulls with the real client, and
-watches the worker and beat do their parts through the database.
+their own and SeaweedFS. The test pushes and pulls with the real client, runs
+a job on the worker while a websocket of the web server streams its log and
+progress, and watches the worker and beat do their parts in the database.
 """
 
 from __future__ import annotations
@@ -25,6 +26,15 @@ from tests.e2e.production import Production, production_deployment, wait_for
 
 LINK = re.compile(r"(http://\S+/accounts/link/\S+)")
 EVENT_TIMEOUT = 30.0
+RUN_TIMEOUT = 120.0
+FINAL_STATUSES = {"succeeded", "failed", "timed_out", "cancelled"}
+JOB_CODE = (
+    "import time\n"
+    "import dstack\n"
+    "for step in dstack.progress(range(5)):\n"
+    "    print('step', step, flush=True)\n"
+    "    time.sleep(0.3)\n"
+)
 
 
 @pytest.fixture
@@ -59,6 +69,24 @@ def _admin_session(production: Production) -> tuple[httpx.Client, str]:
     return browser, made.stdout.strip().splitlines()[-1]
 
 
+def _run_events(production: Production, run_id: int, token: str) -> list[dict]:
+    """Collect a run's events from its websocket until its final status."""
+    received: list[dict] = []
+    with connect(
+        f"ws://127.0.0.1:{production.port}/ws/runs/{run_id}",
+        additional_headers={"Authorization": f"Bearer {token}"},
+        open_timeout=EVENT_TIMEOUT,
+        max_size=None,
+    ) as socket:
+        while True:
+            message = json.loads(socket.recv(timeout=RUN_TIMEOUT))
+            assert message["type"] == "events", message
+            received.extend(message["events"])
+            last = received[-1]
+            if last["kind"] == "status" and last["data"]["status"] in FINAL_STATUSES:
+                return received
+
+
 def test_production_processes_push_pull_and_work_together(production, monkeypatch):
     # Given a deployment with its first admin, signed in in a browser
     browser, token = _admin_session(production)
@@ -87,6 +115,27 @@ def test_production_processes_push_pull_and_work_together(production, monkeypatc
     # And the client pulls the same table back
     pulled = dstack.pull("sales")
     pd.testing.assert_frame_equal(pulled, table)
+
+    # When a job runs on the worker, watched live over a websocket of web
+    api = httpx.Client(
+        base_url=production.url + "/api",
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+    )
+    created = api.post("/teams/root/jobs", json={"name": "count", "code": JOB_CODE})
+    assert created.status_code == 201, created.text
+    started = api.post("/teams/root/jobs/count/runs")
+    assert started.status_code == 201, started.text
+    run_id = started.json()["id"]
+    events = _run_events(production, run_id, token)
+
+    # Then its log and progress reach the browser, and it succeeds
+    kinds = [event["kind"] for event in events]
+    assert [event["seq"] for event in events] == list(range(1, len(events) + 1))
+    assert "progress" in kinds
+    log = "".join(e["data"]["text"] for e in events if e["kind"] == "log")
+    assert "step 4" in log
+    assert events[-1]["data"]["status"] == "succeeded", log + production.log("worker")
 
     # And the worker verifies the pushed bytes from the Redis queue
     states = wait_for(
@@ -120,6 +169,7 @@ def test_production_processes_push_pull_and_work_together(production, monkeypatc
     assert metrics.status_code == 200
     assert re.search(r"^dstack_pushes_total 2\.0$", metrics.text, re.MULTILINE)
     assert 'dstack_queue_depth{queue="celery"}' in metrics.text
+    assert 'dstack_runs{status="succeeded"} 1.0' in metrics.text
 
     # And every process stops cleanly on SIGTERM
     codes = production.stop()

@@ -174,3 +174,25 @@ def test_it_reports_the_depth_of_each_queue(db, metrics_token, settings):
         queue.close()
 
     assert sample(body, "dstack_queue_depth", 'queue="celery"') == 3
+
+
+def test_it_reports_runs_by_status(db, metrics_token):
+    from apps.jobs import services as job_services
+    from apps.jobs.models import Run
+    from apps.users.actors import Actor
+
+    owner = user_make("rita")
+    team = Team.objects.get(name="rita")
+    job = job_services.job_create(
+        actor=Actor(owner), team=team, body={"name": "nightly", "code": "print(1)\n"}
+    )
+    Run.objects.create(team=team, job=job, number=1, status="failed", trigger="manual")
+    Run.objects.create(team=team, job=job, number=2, status="failed", trigger="manual")
+    Run.objects.create(team=team, job=job, number=3, status="succeeded", trigger="manual")
+
+    body = scrape(HTTP_AUTHORIZATION=f"Bearer {metrics_token}").content.decode()
+
+    assert sample(body, "dstack_runs", 'status="failed"') == 2
+    assert sample(body, "dstack_runs", 'status="succeeded"') == 1
+    assert sample(body, "dstack_runs", 'status="running"') == 0
+    assert 'dstack_runs{status="queued"} 0.0' in body
