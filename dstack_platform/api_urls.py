@@ -8,6 +8,7 @@ from apps.audit.api import views as audit
 from apps.core.api import endpoint_not_found
 from apps.reports.api import views as reports
 from apps.jobs.api import views as jobs
+from apps.registry.api import views as registry
 from apps.stacks.api import shares
 from apps.stacks.api import views as stacks
 from apps.users.api import device, team_tokens, teams
@@ -18,6 +19,9 @@ STACK = TEAM + "/stacks/<path:path>"
 REVISION = STACK + "/-/revisions/<int:number>"
 ATTACHMENT = REVISION + "/attachments/<int:index>"
 REPORT = TEAM + "/reports/<int:report>"
+MODEL = TEAM + "/models/<str:name>"
+MODEL_VERSION = MODEL + "/versions/<int:version>"
+MODEL_FILE = MODEL_VERSION + "/files/<int:index>"
 
 urlpatterns = [
     path("schema", SpectacularAPIView.as_view(), name="api-schema"),
@@ -141,6 +145,33 @@ urlpatterns = [
         "schedule-preview",
         jobs.SchedulePreviewView.as_view(),
         name="api-schedule-preview",
+    ),
+    path(TEAM + "/models", registry.ModelListView.as_view(), name="api-models"),
+    path(MODEL, registry.ModelView.as_view(), name="api-model"),
+    path(
+        MODEL + "/versions",
+        registry.VersionListView.as_view(),
+        name="api-model-versions",
+    ),
+    path(
+        MODEL + "/pushes/<str:push>/commit",
+        registry.PushCommitView.as_view(),
+        name="api-model-commit",
+    ),
+    path(MODEL_VERSION, registry.VersionView.as_view(), name="api-model-version"),
+    path(MODEL_FILE, registry.FileView.as_view(), name="api-model-file"),
+    path(
+        MODEL_FILE + "/download",
+        registry.FileDownloadView.as_view(),
+        name="api-model-download",
+    ),
+    path(
+        MODEL + "/aliases", registry.AliasListView.as_view(), name="api-model-aliases"
+    ),
+    path(
+        MODEL + "/aliases/<str:alias>",
+        registry.AliasView.as_view(),
+        name="api-model-alias",
     ),
     path("transfers/parts/<str:token>", transfers.upload_part, name="transfer-part"),
     path("transfers/blobs/<str:token>", transfers.download_blob, name="transfer-blob"),

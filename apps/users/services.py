@@ -296,6 +296,7 @@ def team_delete(*, actor: Actor, team: Team) -> None:
         )
 
     from apps.reports.services import reports_delete_for_team
+    from apps.registry.services import models_delete_for_team
     from apps.stacks.services import stacks_delete_for_team
 
     with transaction.atomic():
@@ -303,6 +304,7 @@ def team_delete(*, actor: Actor, team: Team) -> None:
         name = team.name
         reports_delete_for_team(team=team)
         stacks = stacks_delete_for_team(team=team)
+        models = models_delete_for_team(team=team)
         Share.objects.filter(team=team).delete()
         Invitation.objects.filter(team=team).delete()
         ApiToken.objects.filter(team=team).update(revoked_at=timezone.now())
@@ -313,7 +315,7 @@ def team_delete(*, actor: Actor, team: Team) -> None:
             team=team,
             target=team,
             target_label=name,
-            details={"stacks": stacks},
+            details={"stacks": stacks, "models": models},
         )
         team.name = f"{DELETED_TEAM_PREFIX}{team.pk}"
         team.save(update_fields=["name"])

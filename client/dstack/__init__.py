@@ -4,8 +4,12 @@ import dstack
 dstack.push("sales/by-region", fig, region="EU")
 fig = dstack.pull("sales/by-region", region="EU")
 for row in dstack.progress(rows): ...   # progress of a job run
+
+dstack.models.push("churn", model, metrics={"auc": 0.91})
+model = dstack.models.pull("churn", alias="production")
 """
 
+from . import models
 from ._api import create_frame, delete, frame, pull, push, push_frame
 from ._client import Client
 from ._config import (
@@ -31,7 +35,10 @@ from ._exceptions import (
     ConfigurationError,
     DstackError,
     EncodingError,
+    LibraryVersionWarning,
     MatchError,
+    ModelLoadError,
+    ModelNotFoundError,
     NotFoundError,
     PermissionDeniedError,
     RevisionNotFoundError,
@@ -43,6 +50,7 @@ from ._exceptions import (
 from ._names import Tab, tab
 from ._progress import Progress, progress
 from ._push import FrameMeta, PushResult, StackFrame
+from ._registry import ModelVersion, Models, RegisteredModel
 from ._version import __version__
 
 __all__ = [
@@ -60,13 +68,19 @@ __all__ = [
     "FileDecoder",
     "FrameMeta",
     "InPlaceConfig",
+    "LibraryVersionWarning",
     "Markdown",
     "MatchError",
+    "ModelLoadError",
+    "ModelNotFoundError",
+    "ModelVersion",
+    "Models",
     "NotFoundError",
     "PermissionDeniedError",
     "Profile",
     "Progress",
     "PushResult",
+    "RegisteredModel",
     "RevisionNotFoundError",
     "ServerError",
     "StackFrame",
@@ -83,6 +97,7 @@ __all__ = [
     "get_config",
     "md",
     "progress",
+    "models",
     "pull",
     "push",
     "push_frame",

@@ -14,6 +14,7 @@ from ._encoders import Decoder, Encoder
 from ._exceptions import ConfigurationError, NotFoundError, StackNotFoundError
 from ._http import Http
 from ._names import parse_stack
+from ._registry import Models
 from ._transfer import DEFAULT_WORKERS, INLINE_LIMIT
 
 
@@ -62,6 +63,8 @@ class Client:
         self.retry_backoff = retry_backoff
         self.cache_dir = Path(cache_dir) if cache_dir else _pull.cache_directory()
         self._user_info: dict[str, Any] | None = None
+        # The model registry: push, pull, list and alias models.
+        self.models = Models(self)
 
     @classmethod
     def from_profile(cls, profile: str | Profile = "default", **options: Any) -> Client:

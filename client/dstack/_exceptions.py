@@ -12,11 +12,16 @@ no HTTP exchange was involved:
     │   ├── PermissionDeniedError  403: the token may read but not write
     │   └── NotFoundError        404: missing, or not visible to this token
     │       ├── StackNotFoundError
-    │       └── RevisionNotFoundError
+    │       ├── RevisionNotFoundError
+    │       └── ModelNotFoundError   a model, version or alias of the registry
     ├── ChecksumError            bytes do not match their sha256 or MD5
     ├── MatchError               no attachment matches the requested params
     ├── UploadError              a part upload failed after every retry
-    └── EncodingError            no encoder or decoder fits, or it failed
+    ├── EncodingError            no encoder or decoder fits, or it failed
+    └── ModelLoadError           a pulled model's files did not load
+
+A pulled model saved with another major or minor version of a library than
+the installed one warns with `LibraryVersionWarning`.
 
 Invalid arguments (a bad stack name, NaN in params) raise `ValueError`, as
 Python code usually does, before any request is sent.
@@ -94,6 +99,10 @@ class RevisionNotFoundError(NotFoundError):
     """The requested revision of a stack does not exist."""
 
 
+class ModelNotFoundError(NotFoundError):
+    """The model, its version or its alias does not exist, or is not visible."""
+
+
 class ChecksumError(DstackError):
     """Bytes differ from their recorded checksum.
 
@@ -141,6 +150,14 @@ class UploadError(DstackError):
 
 class EncodingError(DstackError):
     """No encoder or decoder fits the object, or encoding it failed."""
+
+
+class ModelLoadError(DstackError):
+    """A pulled model's files did not load; the message names what to install."""
+
+
+class LibraryVersionWarning(UserWarning):
+    """A pulled model was saved with another version of a library than this one."""
 
 
 def error_from_response(response: httpx.Response, context: str) -> DstackError:

@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "apps.artifacts",
     "apps.stacks",
     "apps.reports",
+    "apps.registry",
     "apps.audit",
     "apps.jobs",
     # The ACE code editor of the job page, served from the package.
@@ -201,6 +202,10 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
     "expire-pending-revisions": {
         "task": "apps.stacks.tasks.expire_pending_revisions",
+        "schedule": 3600.0,
+    },
+    "expire-pending-model-versions": {
+        "task": "apps.registry.tasks.expire_pending_versions",
         "schedule": 3600.0,
     },
     "collect-orphan-blobs": {

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from . import (
     _basic,
+    _models,
     _numpy,
     _pandas,
     _plots,
@@ -29,6 +30,11 @@ def register_all() -> None:
     register_encoder("plotly.basedatatypes.BaseFigure", _plots.encode_plotly)
     register_encoder("matplotlib.figure.Figure", _plots.encode_matplotlib)
     register_encoder("bokeh.models.layouts.LayoutDOM", _plots.encode_bokeh)
+    # In this order, so that the more specific classes are tried first: an
+    # XGBoost wrapper is a scikit-learn estimator, and a Keras model on the
+    # torch backend a torch module.
+    for target in _models.MODEL_CLASSES:
+        register_encoder(target, _models.encode_model)
 
     register_decoder(_basic.decode_text, media_type="text/plain")
     register_decoder(_basic.decode_markdown, media_type="text/markdown")
@@ -44,3 +50,5 @@ def register_all() -> None:
     register_decoder(_plots.decode_bokeh, application="bokeh")
     register_decoder(_plots.decode_svg, application="matplotlib")
     register_decoder(decode_bytes, application=_basic.FILE_APPLICATION)
+    for application in _models.APPLICATIONS:
+        register_decoder(_models.decode_model, application=application)

@@ -1,0 +1,521 @@
+"""Writes on the registry: push a version, commit it, move aliases, delete.
+
+A push is two calls, as for stacks. `model_version_open` records a pending
+version with its files and tells the client which bytes to upload;
+`model_version_commit` checks the uploads and, in one transaction under the
+model's row lock, numbers the version, moves `latest` and applies the alias
+the push asked for. Until then no reader sees the version, and a model whose
+first push has not committed is not seen at all.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from apps.artifacts import services as artifacts
+from apps.artifacts.models import Blob, BlobState, Upload, UploadState
+from apps.artifacts.quota import quota_check
+from apps.audit.services import audit_record
+from apps.core.errors import Conflict, InvalidInput, NotFound
+from apps.registry import validation
+from apps.registry.models import (
+    ModelAlias,
+    ModelFile,
+    ModelVersion,
+    RegisteredModel,
+    VersionState,
+)
+from apps.users.actors import Actor
+from apps.users.models import Access, Team
+
+logger = logging.getLogger(__name__)
+
+
+# -- push -----------------------------------------------------------------------
+
+
+def _model_get_or_create(*, team: Team, name: str, actor: Actor) -> RegisteredModel:
+    model = RegisteredModel.objects.filter(team=team, name=name).first()
+    if model is not None:
+        return model
+    try:
+        with transaction.atomic():
+            return RegisteredModel.objects.create(
+                team=team,
+                name=name,
+                access=team.default_access,
+                created_by=actor.user,
+            )
+    except IntegrityError:
+        # Another push of the first version created it a moment earlier.
+        return RegisteredModel.objects.get(team=team, name=name)
+
+
+@dataclass
+class OpenedVersion:
+    version: ModelVersion
+    files: list[dict[str, Any]]
+
+
+def model_version_open(
+    *, actor: Actor, team: Team, name: str, body: object
+) -> OpenedVersion:
+    """Open a pending version and say, per file, what to upload.
+
+    1. Validate the whole body before touching the database or storage.
+    2. Find or create the model, claim a blob per distinct sha256, store
+       inline data and open uploads for the rest.
+    3. Write the pending version with its files. It has no number yet.
+    """
+    validation.validate_model_name(name)
+    spec = validation.parse_version_push(body)
+
+    with transaction.atomic():
+        quota_check(team=team, blobs={item.sha256: item.size for item in spec.files})
+        model = _model_get_or_create(team=team, name=name, actor=actor)
+        blobs: dict[str, Blob] = {}
+        uploads: dict[str, Upload] = {}
+        fresh: set[str] = set()
+        for item in spec.files:
+            if item.sha256 not in blobs:
+                blobs[item.sha256] = artifacts.blob_claim(
+                    team=team, sha256=item.sha256, size=item.size
+                )
+            blob = blobs[item.sha256]
+            if item.data is not None:
+                artifacts.blob_store_inline(blob=blob, data=item.data)
+            elif blob.state == BlobState.PENDING and item.sha256 not in uploads:
+                existing = Upload.objects.filter(
+                    blob=blob, state=UploadState.OPEN
+                ).exists()
+                uploads[item.sha256] = artifacts.upload_open(blob=blob)
+                if not existing:
+                    fresh.add(item.sha256)
+
+        version = ModelVersion.objects.create(
+            team=team,
+            model=model,
+            flavor=spec.flavor,
+            loader=spec.loader,
+            metrics=spec.metrics,
+            params=spec.params,
+            tags=spec.tags,
+            signature=spec.signature,
+            libraries=spec.libraries,
+            lineage=spec.lineage,
+            client=spec.client,
+            alias_on_commit=spec.alias,
+            description_on_commit=spec.description,
+            author=actor.user,
+            file_count=len(spec.files),
+            size=sum(item.size for item in spec.files),
+        )
+        ModelFile.objects.bulk_create(
+            ModelFile(
+                team=team,
+                version=version,
+                index=item.index,
+                path=item.path,
+                size=item.size,
+                sha256=item.sha256,
+                blob=blobs[item.sha256],
+            )
+            for item in spec.files
+        )
+
+    described = {
+        sha: artifacts.upload_describe(upload, fresh=sha in fresh)
+        for sha, upload in uploads.items()
+    }
+    answer = []
+    for item in spec.files:
+        if item.sha256 in described:
+            answer.append(
+                {
+                    "index": item.index,
+                    "status": "upload",
+                    "upload": described[item.sha256],
+                }
+            )
+        else:
+            answer.append({"index": item.index, "status": "present"})
+    logger.info(
+        "model version opened: model=%s push=%s files=%s uploads=%s",
+        model.pk,
+        version.push_id,
+        len(spec.files),
+        len(uploads),
+    )
+    return OpenedVersion(version=version, files=answer)
+
+
+def _parse_commit(body: object) -> dict[str, list[artifacts.ClientPart]]:
+    if body is None:
+        return {}
+    if not isinstance(body, dict):
+        raise InvalidInput("body must be a JSON object", field=None)
+    raw = body.get("uploads") or []
+    if not isinstance(raw, list):
+        raise InvalidInput("uploads must be a list", field="uploads")
+    parsed: dict[str, list[artifacts.ClientPart]] = {}
+    for position, item in enumerate(raw):
+        where = f"uploads[{position}]"
+        if not isinstance(item, dict):
+            raise InvalidInput(f"{where} must be a JSON object", field=where)
+        try:
+            upload_id = str(uuid.UUID(str(item.get("id"))))
+        except ValueError:
+            raise InvalidInput(
+                f"{where}.id must be an upload id", field=f"{where}.id"
+            ) from None
+        parsed[upload_id] = artifacts.parse_client_parts(
+            item.get("parts"), field=f"{where}.parts"
+        )
+    return parsed
+
+
+def _complete_uploads(version: ModelVersion, body: object) -> set[int]:
+    """Complete the open uploads of a pending version's files; return their blobs."""
+    client_parts = _parse_commit(body)
+    blob_ids = set(
+        ModelFile.objects.filter(version=version).values_list("blob_id", flat=True)
+    )
+    pending = list(Blob.objects.filter(pk__in=blob_ids, state=BlobState.PENDING))
+    open_uploads = {
+        str(upload.pk): upload
+        for upload in Upload.objects.select_related("blob").filter(
+            blob__in=pending, state=UploadState.OPEN
+        )
+    }
+    finished = {
+        str(pk)
+        for pk in Upload.objects.filter(blob_id__in=blob_ids)
+        .exclude(state=UploadState.OPEN)
+        .values_list("pk", flat=True)
+    }
+    for upload_id in client_parts:
+        # An upload that another push of the same bytes completed is fine.
+        if upload_id not in open_uploads and upload_id not in finished:
+            raise InvalidInput(
+                f"upload {upload_id} does not belong to this push", field="uploads"
+            )
+    for upload in open_uploads.values():
+        if str(upload.pk) not in client_parts:
+            raise InvalidInput(
+                f"upload {upload.pk} is not complete: send its parts' MD5s",
+                field="uploads",
+            )
+        artifacts.upload_complete(upload=upload, parts=client_parts[str(upload.pk)])
+    return blob_ids
+
+
+def model_version_commit(
+    *, actor: Actor, model: RegisteredModel, push_id: str, body: object
+) -> ModelVersion:
+    """Complete a pending version's uploads, then number and publish it.
+
+    Committing a committed push returns its version unchanged, so a client
+    whose connection dropped after the commit may retry.
+    """
+    try:
+        push_uuid = uuid.UUID(str(push_id))
+    except ValueError:
+        raise NotFound(f"push {push_id} not found", field="push") from None
+    version = ModelVersion.objects.filter(
+        team=model.team, model=model, push_id=push_uuid
+    ).first()
+    if version is None:
+        raise NotFound(f"push {push_id} of model {model} not found", field="push")
+    if version.state == VersionState.COMMITTED:
+        return version
+
+    blob_ids = _complete_uploads(version, body)
+
+    with transaction.atomic():
+        # The row lock orders concurrent commits: each reads and bumps
+        # `next_version` in turn, so every version gets its own number.
+        model = RegisteredModel.objects.select_for_update().get(pk=model.pk)
+        version = ModelVersion.objects.select_for_update().get(pk=version.pk)
+        if version.state == VersionState.COMMITTED:
+            return version
+        unreadable = Blob.objects.filter(pk__in=blob_ids).exclude(
+            state__in=[BlobState.STORED, BlobState.VERIFIED]
+        )
+        if unreadable.exists():
+            raise Conflict(
+                "some files of this push are not uploaded yet", field="uploads"
+            )
+
+        now = timezone.now()
+        version.version = model.next_version
+        version.state = VersionState.COMMITTED
+        version.committed_at = now
+        version.save(update_fields=["version", "state", "committed_at"])
+        model.next_version = version.version + 1
+        model.latest = version
+        model.updated_at = now
+        fields = ["next_version", "latest", "updated_at"]
+        if model.published_at is None:
+            model.published_at = now
+            fields.append("published_at")
+        if version.description_on_commit is not None:
+            model.description = version.description_on_commit
+            fields.append("description")
+        model.save(update_fields=fields)
+        if version.alias_on_commit:
+            _alias_point(actor, model, version.alias_on_commit, version)
+
+        to_verify = list(
+            Blob.objects.filter(pk__in=blob_ids, state=BlobState.STORED).values_list(
+                "pk", flat=True
+            )
+        )
+        transaction.on_commit(lambda: _verify(to_verify))
+    logger.info(
+        "model version committed: model=%s version=%s", model.pk, version.version
+    )
+    return version
+
+
+def _verify(blob_ids: list[int]) -> None:
+    from apps.artifacts import tasks as artifact_tasks
+
+    for blob_id in blob_ids:
+        artifact_tasks.verify_blob.delay(blob_id)
+
+
+def _release(team_id: int) -> None:
+    from apps.artifacts import tasks as artifact_tasks
+
+    artifact_tasks.release_orphan_blobs.delay(team_id)
+
+
+# -- aliases ----------------------------------------------------------------------
+
+
+def _alias_point(
+    actor: Actor, model: RegisteredModel, name: str, version: ModelVersion
+) -> ModelAlias:
+    """Point alias `name` at `version`; the caller holds the model's row lock."""
+    alias = ModelAlias.objects.filter(model=model, name=name).first()
+    previous = alias.version.version if alias is not None else None
+    if alias is None:
+        alias = ModelAlias.objects.create(
+            team=model.team,
+            model=model,
+            name=name,
+            version=version,
+            updated_by=actor.user,
+        )
+    elif alias.version_id != version.pk:
+        alias.version = version
+        alias.updated_by = actor.user
+        alias.updated_at = timezone.now()
+        alias.save(update_fields=["version", "updated_by", "updated_at"])
+    audit_record(
+        action="model.alias_moved",
+        actor=actor,
+        team=model.team,
+        target=model,
+        target_label=str(model),
+        details={"alias": name, "from": previous, "to": version.version},
+    )
+    return alias
+
+
+def alias_set(
+    *, actor: Actor, model: RegisteredModel, name: str, body: object
+) -> ModelAlias:
+    """Create alias `name` or move it to the version the body names."""
+    validation.validate_alias(name)
+    if not isinstance(body, dict):
+        raise InvalidInput("body must be a JSON object", field=None)
+    number = validation.validate_version_number(body.get("version"))
+
+    with transaction.atomic():
+        model = RegisteredModel.objects.select_for_update().get(pk=model.pk)
+        version = ModelVersion.objects.filter(
+            model=model, version=number, state=VersionState.COMMITTED
+        ).first()
+        if version is None:
+            raise InvalidInput(
+                f"version {number} of model {model} does not exist", field="version"
+            )
+        alias = _alias_point(actor, model, name, version)
+        model.updated_at = timezone.now()
+        model.save(update_fields=["updated_at"])
+    return alias
+
+
+def alias_delete(*, actor: Actor, alias: ModelAlias) -> None:
+    with transaction.atomic():
+        ModelAlias.objects.filter(pk=alias.pk).delete()
+        audit_record(
+            action="model.alias_deleted",
+            actor=actor,
+            team=alias.model.team,
+            target=alias.model,
+            target_label=str(alias.model),
+            details={"alias": alias.name},
+        )
+
+
+# -- changes and deletion -------------------------------------------------------------
+
+
+def model_update(
+    *, actor: Actor, model: RegisteredModel, body: object
+) -> RegisteredModel:
+    """Change a model's description, tags or access level."""
+    if not isinstance(body, dict):
+        raise InvalidInput("body must be a JSON object", field=None)
+    unknown = set(body) - {"description", "tags", "access"}
+    if unknown:
+        name = sorted(unknown)[0]
+        raise InvalidInput(f"{name} cannot be changed", field=name)
+
+    fields = []
+    with transaction.atomic():
+        model = RegisteredModel.objects.select_for_update().get(pk=model.pk)
+        if "description" in body:
+            model.description = (
+                validation.validate_description(body["description"]) or ""
+            )
+            fields.append("description")
+        if "tags" in body:
+            model.tags = validation.validate_tags(body["tags"])
+            fields.append("tags")
+        if "access" in body:
+            access = body["access"]
+            if access not in Access.values:
+                raise InvalidInput(
+                    "access must be one of private, internal, public", field="access"
+                )
+            if access != model.access:
+                audit_record(
+                    action="model.access_changed",
+                    actor=actor,
+                    team=model.team,
+                    target=model,
+                    target_label=str(model),
+                    details={"from": model.access, "to": access},
+                )
+            model.access = access
+            fields.append("access")
+        if fields:
+            model.updated_at = timezone.now()
+            model.save(update_fields=[*fields, "updated_at"])
+    return model
+
+
+def version_update(
+    *, actor: Actor, version: ModelVersion, body: object
+) -> ModelVersion:
+    """Change a version's tags; what was pushed with it stays as it was."""
+    if not isinstance(body, dict):
+        raise InvalidInput("body must be a JSON object", field=None)
+    unknown = set(body) - {"tags"}
+    if unknown:
+        name = sorted(unknown)[0]
+        raise InvalidInput(
+            f"{name} cannot be changed: a version keeps what it was pushed with",
+            field=name,
+        )
+    if "tags" in body:
+        version.tags = validation.validate_tags(body["tags"])
+        version.save(update_fields=["tags"])
+    return version
+
+
+def _delete_versions(versions: Any) -> int:
+    ids = list(versions.values_list("pk", flat=True))
+    if not ids:
+        return 0
+    ModelAlias.objects.filter(version_id__in=ids).delete()
+    ModelFile.objects.filter(version_id__in=ids).delete()
+    ModelVersion.objects.filter(pk__in=ids).delete()
+    return len(ids)
+
+
+def model_version_delete(*, actor: Actor, version: ModelVersion) -> None:
+    """Delete one version and its aliases; free the bytes no version still holds."""
+    with transaction.atomic():
+        model = RegisteredModel.objects.select_for_update().get(pk=version.model_id)
+        was_latest = model.latest_id == version.pk
+        _delete_versions(ModelVersion.objects.filter(pk=version.pk))
+        if was_latest:
+            model.latest = (
+                ModelVersion.objects.filter(model=model, state=VersionState.COMMITTED)
+                .order_by("-version")
+                .first()
+            )
+        model.updated_at = timezone.now()
+        model.save(update_fields=["latest", "updated_at"])
+        audit_record(
+            action="model.version_deleted",
+            actor=actor,
+            team=model.team,
+            target=model,
+            target_label=f"{model} version {version.version}",
+            details={"version": version.version},
+        )
+        transaction.on_commit(lambda: _release(model.team_id))
+
+
+def model_delete(*, actor: Actor, model: RegisteredModel) -> None:
+    """Delete a model with every version; the bytes are freed afterwards."""
+    with transaction.atomic():
+        RegisteredModel.objects.filter(pk=model.pk).update(latest=None)
+        _delete_versions(ModelVersion.objects.filter(model=model))
+        RegisteredModel.objects.filter(pk=model.pk).delete()
+        audit_record(
+            action="model.deleted",
+            actor=actor,
+            team=model.team,
+            target=model,
+            target_label=str(model),
+        )
+        transaction.on_commit(lambda: _release(model.team_id))
+    logger.info("model deleted: model=%s team=%s", model.pk, model.team_id)
+
+
+def models_delete_for_team(*, team: Team) -> int:
+    """Delete every model of a team; part of deleting the team, in its transaction."""
+    models = RegisteredModel.objects.filter(team=team)
+    count = models.count()
+    models.update(latest=None)
+    ModelAlias.objects.filter(team=team).delete()
+    ModelFile.objects.filter(team=team).delete()
+    ModelVersion.objects.filter(team=team).delete()
+    models.delete()
+    return count
+
+
+def model_versions_expire_pending() -> int:
+    """Delete pushes left pending longer than `PENDING_REVISION_HOURS`.
+
+    A model whose only pushes expired was never published, so it goes too.
+    """
+    cutoff = timezone.now() - timedelta(hours=settings.PENDING_REVISION_HOURS)
+    stale = ModelVersion.objects.filter(
+        state=VersionState.PENDING, created_at__lt=cutoff
+    )
+    teams = set(stale.values_list("team_id", flat=True))
+    with transaction.atomic():
+        count = _delete_versions(stale)
+        RegisteredModel.objects.filter(
+            published_at__isnull=True, created_at__lt=cutoff, versions__isnull=True
+        ).delete()
+    for team_id in teams:
+        transaction.on_commit(lambda team_id=team_id: _release(team_id))
+    if count:
+        logger.info("pending model versions expired: count=%s", count)
+    return count
