@@ -20,5 +20,7 @@ urlpatterns = [
     path("", include("apps.reports.urls")),
     # Before the stack pages, whose `<team>/<path>` would match these too.
     path("", include("apps.jobs.urls")),
+    # Before the stack pages, whose `team/path` pattern matches any address.
+    path("", include("apps.registry.urls")),
     path("", include("apps.stacks.urls")),
 ]

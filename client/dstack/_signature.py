@@ -57,9 +57,7 @@ def describe(value: Any) -> dict[str, Any]:
 
 
 def _is_number_list(value: Any) -> bool:
-    return all(
-        isinstance(item, (int, float, list)) for item in value
-    )
+    return all(isinstance(item, (int, float, list)) for item in value)
 
 
 def _predict(model: Any, flavor: str, example: Any) -> Any:

@@ -19,6 +19,9 @@ The objects, all in team `acme` unless named otherwise:
   internal one with a card of `open/public` each.
 - job `nightly` (concurrency `allow`) with run 1 ended and run 2 queued,
   so that run 2 can be cancelled and a new run started.
+- models `churn` (private; versions 1 and 2, alias `production` on 1, and
+  a pending push with its bytes inline, so it can be committed) and
+  `open-model` (public; version 1).
 - the cast's addresses (alice@example.com and so on), a pending
   invitation of eve@example.com to acme, spare API tokens of alice and
   carol, a `dstack login` waiting for approval, and a sign-in link of
@@ -46,6 +49,7 @@ from rest_framework.test import APIClient
 
 from apps.artifacts import storage as storage_module
 from apps.artifacts.models import Upload
+from apps.registry.tests.pushing import model_push
 from apps.users import device, links, services
 from apps.users.actors import Actor
 from apps.users.models import ApiToken, Membership, Role, Team, User
@@ -83,6 +87,7 @@ class World:
     report_share_id: int
     run_id: int
     active_run_id: int
+    model_push: str
 
     def values(self) -> dict[str, Any]:
         """Return the values that fill the matrix's URL templates."""
@@ -103,6 +108,7 @@ class World:
             "report_share": self.report_share_id,
             "run": self.run_id,
             "active_run": self.active_run_id,
+            "model_push": self.model_push,
         }
 
 
@@ -151,6 +157,15 @@ def _world_build() -> World:
     invitation, secret = services.invitation_create(
         actor=Actor(owner), team=acme, email="eve@example.com", role="member"
     )
+    model_push(owner_api, "acme", "churn", {"model.bin": b"one"}, alias="production")
+    model_push(owner_api, "acme", "churn", {"model.bin": b"two"})
+    pending_model = model_push(
+        owner_api, "acme", "churn", {"model.bin": b"three"}, inline=True, commit=False
+    )
+    model_push(owner_api, "acme", "open-model", {"model.bin": b"one"})
+    owner_api.patch(
+        "/api/teams/acme/models/open-model", {"access": "public"}, format="json"
+    )
     spare, _ = services.token_create(user=owner, name="spare")
     member_token, _ = services.token_create(user=users["member"], name="spare")
     _, device_code, user_code = device.device_authorization_create(client_name="tests")
@@ -176,6 +191,7 @@ def _world_build() -> World:
         report_share_id=report_share_id,
         run_id=ended,
         active_run_id=active,
+        model_push=pending_model.opened["id"],
     )
 
 

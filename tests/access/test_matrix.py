@@ -23,6 +23,7 @@ A 5xx is never expected, so it always fails.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -232,6 +233,209 @@ def page_report(name: str, suffix: str) -> list[Case]:
     ]
 
 
+MODEL = f"{API}/models/churn"
+OPEN_MODEL = f"{API}/models/open-model"
+MODEL_PAGE = "/acme/-/models/churn"
+OPEN_MODEL_PAGE = "/acme/-/models/open-model"
+MODELS = {"": "churn", "public": "open-model"}
+
+
+def _model_push_body(world: World) -> dict[str, Any]:
+    return {
+        "flavor": "files",
+        "files": [
+            {
+                "path": "model.bin",
+                "size": 3,
+                "sha256": hashlib.sha256(b"new").hexdigest(),
+                "data": "bmV3",
+            }
+        ],
+    }
+
+
+def api_model(name: str, suffix: str, ok: Outcome = 200) -> list[Case]:
+    """Return the cases of a read of one model URL, private and public."""
+    read = {"": api_team, "public": api_public}
+    return [
+        Case(
+            name, "get", f"{API}/models/{model}{suffix}", read[level](ok), variant=level
+        )
+        for level, model in MODELS.items()
+    ]
+
+
+def page_model(name: str, suffix: str) -> list[Case]:
+    read = {"": page_team, "public": everyone}
+    return [
+        Case(
+            name,
+            "get",
+            f"/acme/-/models/{model}{suffix}",
+            read[level](200),
+            variant=level,
+        )
+        for level, model in MODELS.items()
+    ]
+
+
+# Outsiders list a team's public and internal models, as its stacks.
+REGISTRY_API_CASES = [
+    Case("api-models", "get", f"{API}/models", api_public(200)),
+    *api_model("api-model", ""),
+    Case(
+        "api-model",
+        "patch",
+        MODEL,
+        api_team(200, WRITERS, write=True),
+        body={"description": "new"},
+    ),
+    Case(
+        "api-model",
+        "patch",
+        OPEN_MODEL,
+        api_public_write(200),
+        body={"tags": {"stage": "beta"}},
+        variant="public",
+    ),
+    Case("api-model", "delete", MODEL, api_team(204, WRITERS, write=True)),
+    Case("api-model", "delete", OPEN_MODEL, api_public_write(204), variant="public"),
+    *api_model("api-model-versions", "/versions"),
+    Case(
+        "api-model-versions",
+        "post",
+        f"{MODEL}/versions",
+        api_team(201, WRITERS, write=True),
+        body=_model_push_body,
+    ),
+    # A push to a public model: those who read it may not push to it.
+    Case(
+        "api-model-versions",
+        "post",
+        f"{OPEN_MODEL}/versions",
+        api_public_write(201),
+        body=_model_push_body,
+        variant="public",
+    ),
+    Case(
+        "api-model-commit",
+        "post",
+        MODEL + "/pushes/{model_push}/commit",
+        api_team(200, WRITERS, write=True),
+        body={},
+    ),
+    *api_model("api-model-version", "/versions/1"),
+    Case(
+        "api-model-version",
+        "patch",
+        f"{MODEL}/versions/1",
+        api_team(200, WRITERS, write=True),
+        body={"tags": {"checked": "yes"}},
+    ),
+    Case(
+        "api-model-version",
+        "delete",
+        f"{MODEL}/versions/1",
+        api_team(204, WRITERS, write=True),
+    ),
+    Case(
+        "api-model-version",
+        "delete",
+        f"{OPEN_MODEL}/versions/1",
+        api_public_write(204),
+        variant="public",
+    ),
+    *api_model("api-model-file", "/versions/1/files/0"),
+    *api_model("api-model-download", "/versions/1/files/0/download", 302),
+    *api_model("api-model-aliases", "/aliases"),
+    *api_model("api-model-alias", "/aliases/latest"),
+    Case(
+        "api-model-alias",
+        "get",
+        f"{MODEL}/aliases/production",
+        api_team(200),
+        variant="named",
+    ),
+    Case(
+        "api-model-alias",
+        "put",
+        f"{MODEL}/aliases/production",
+        api_team(200, WRITERS, write=True),
+        body={"version": 2},
+    ),
+    Case(
+        "api-model-alias",
+        "put",
+        f"{OPEN_MODEL}/aliases/production",
+        api_public_write(200),
+        body={"version": 1},
+        variant="public",
+    ),
+    Case(
+        "api-model-alias",
+        "delete",
+        f"{MODEL}/aliases/production",
+        api_team(204, WRITERS, write=True),
+    ),
+]
+
+REGISTRY_PAGE_CASES = [
+    # Anyone reads acme's models page, which lists what they may read.
+    Case("models", "get", "/acme/-/models", everyone(200)),
+    *page_model("model", ""),
+    *page_model("model-version", "/versions/1"),
+    *page_model("model-compare", "/compare"),
+    Case(
+        "model-alias-move",
+        "post",
+        f"{MODEL_PAGE}/aliases",
+        page_team(302, WRITERS, write=True),
+        body={"alias": "staging", "version": "2"},
+    ),
+    Case(
+        "model-alias-move",
+        "post",
+        f"{OPEN_MODEL_PAGE}/aliases",
+        page_public_write(302),
+        body={"alias": "staging", "version": "1"},
+        variant="public",
+    ),
+    Case(
+        "model-alias-delete",
+        "post",
+        f"{MODEL_PAGE}/aliases/production/delete",
+        page_team(302, WRITERS, write=True),
+    ),
+    Case(
+        "model-settings",
+        "post",
+        f"{MODEL_PAGE}/settings",
+        page_team(302, WRITERS, write=True),
+        body={"description": "new", "access": "private"},
+    ),
+    Case(
+        "model-delete",
+        "post",
+        f"{MODEL_PAGE}/delete",
+        page_team(302, WRITERS, write=True),
+        body={"confirm": "churn"},
+    ),
+    Case(
+        "model-delete",
+        "post",
+        f"{OPEN_MODEL_PAGE}/delete",
+        page_public_write(302),
+        body={"confirm": "open-model"},
+        variant="public",
+    ),
+    Case(
+        "model-version-delete",
+        "post",
+        f"{MODEL_PAGE}/versions/1/delete",
+        page_team(302, WRITERS, write=True),
+    ),
+]
+
 API_CASES = [
     Case("api-schema", "get", "/api/schema", api_public(200)),
     Case("api-docs", "get", "/api/docs", api_public(200)),
@@ -429,6 +633,7 @@ API_CASES = [
         api_public_write(204),
         variant="public",
     ),
+    *REGISTRY_API_CASES,
     # Transfer URLs are signed: the URL is the credential, and an
     # Authorization header, even a broken one, is not read.
     Case(
@@ -970,6 +1175,7 @@ PAGE_CASES = [
         "/acme/-/runs/{active_run}/cancel",
         page_team(302, WRITERS, write=True),
     ),
+    *REGISTRY_PAGE_CASES,
     *page_stack("stack", ""),
     # Anyone reads acme's page, which lists what they may read.
     Case("team", "get", "/acme", everyone(200)),
@@ -1003,6 +1209,7 @@ PLACEHOLDERS = {
     "report_share": 1,
     "run": 1,
     "active_run": 2,
+    "model_push": "00000000-0000-0000-0000-000000000000",
 }
 
 

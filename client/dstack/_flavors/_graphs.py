@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +74,10 @@ class KerasFlavor:
         return Saved(loader={"file": KERAS_FILE, "backend": keras.backend.backend()})
 
     def load(self, directory: Path, loader: dict[str, Any]) -> Any:
+        if "keras" not in sys.modules and loader.get("backend"):
+            # Keras reads its backend once, on import: without a choice of
+            # the user's, take the one the model was saved with.
+            os.environ.setdefault("KERAS_BACKEND", str(loader["backend"]))
         import keras
 
         return keras.saving.load_model(str(directory / loader.get("file", KERAS_FILE)))
