@@ -18,6 +18,7 @@ import pytest
 os.environ.setdefault("KERAS_BACKEND", "torch")
 
 import dstack  # noqa: E402
+
 from apps.users import services  # noqa: E402
 from apps.users.models import Membership, Role, Team, User  # noqa: E402
 from tests.cast import user_make  # noqa: E402

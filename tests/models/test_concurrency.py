@@ -10,9 +10,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+import dstack
 import httpx
 
-import dstack
 from apps.registry.models import ModelVersion, RegisteredModel
 
 PROCESSES = 8
@@ -57,7 +57,7 @@ def test_eight_processes_pushing_a_new_model_get_eight_versions(
     start.touch()
     outputs = [process.communicate(timeout=120) for process in processes]
 
-    for process, (stdout, stderr) in zip(processes, outputs, strict=True):
+    for process, (_, stderr) in zip(processes, outputs, strict=True):
         assert process.returncode == 0, stderr
     numbers = sorted(int(stdout.strip()) for stdout, _ in outputs)
     assert numbers == list(range(1, PROCESSES + 1))

@@ -9,11 +9,10 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+import dstack
 import numpy
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
-
-import dstack
 
 RNG = numpy.random.default_rng(11)
 X = RNG.normal(size=(200, 4)).astype("float32")

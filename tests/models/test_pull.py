@@ -6,13 +6,12 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
+import dstack
 import numpy
 import pandas
 import pytest
-from sklearn.linear_model import LinearRegression
-
-import dstack
 from dstack._flavors._pickled import SklearnFlavor
+from sklearn.linear_model import LinearRegression
 
 FRAME = pandas.DataFrame(
     {"age": [31, 45, 27], "income": [52.5, 71.0, 38.2], "city": ["a", "b", "a"]}
