@@ -274,7 +274,8 @@ def model_compare(request: HttpRequest, team: str, name: str) -> HttpResponse:
             continue
         if number not in numbers:
             numbers.append(number)
-    numbers = numbers[:MAX_COMPARED]
+    # Oldest first, whatever order the boxes were ticked in.
+    numbers = sorted(numbers)[:MAX_COMPARED]
     versions = [selectors.version_get_for_read(model, number) for number in numbers]
     metric_names = _metric_names(versions)
     param_names = sorted({key for version in versions for key in version.params})
