@@ -4,6 +4,7 @@
     bench/run --only big      # 1 GiB push and pull against boto3
     bench/run --only idle     # idle RSS of the embedded server
     bench/run --only small    # many small DataFrame pushes
+    bench/run --only models   # a 500 MB scikit-learn model against MLflow and boto3
 
 1. `big`: a production-mode server (uvicorn and a Celery worker as separate
    processes, PostgreSQL, Redis, SeaweedFS) and raw boto3
@@ -20,6 +21,9 @@
    tree after it answers `/healthz` and has idled for a few seconds.
 3. `small`: small DataFrames (about 17 KB of Parquet) pushed one after another through the API with
    PostgreSQL; median latency and pushes per second.
+
+4. `models`: the model registry against MLflow and pickle with boto3; its
+   docstring in `bench/models.py` says how.
 
 The figures go to stdout as Markdown and to `bench/out/results.json`.
 """
@@ -445,14 +449,22 @@ def report(results: dict[str, Any]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", choices=["big", "idle", "small"], action="append")
+    parser.add_argument(
+        "--only", choices=["big", "idle", "small", "models"], action="append"
+    )
     parser.add_argument("--size", type=int, default=GIB, help="bytes of the big object")
     parser.add_argument(
         "--rounds", type=int, default=3, help="rounds of the big transfers"
     )
     parser.add_argument("--small", type=int, default=300, help="number of small pushes")
+    parser.add_argument(
+        "--model-rows",
+        type=int,
+        default=5_700_000,
+        help="training rows of the benchmarked model (5.7 million: 500 MB pickled)",
+    )
     args = parser.parse_args()
-    only = set(args.only or ["big", "idle", "small"])
+    only = set(args.only or ["big", "idle", "small", "models"])
 
     out = ROOT / "bench" / "out"
     out.mkdir(parents=True, exist_ok=True)
@@ -464,7 +476,7 @@ def main() -> None:
         os.environ["DSTACK_PROGRESS"] = "0"
         if "idle" in only:
             results.update(bench_idle(work))
-        if only & {"big", "small"}:
+        if only & {"big", "small", "models"}:
             (work / "weed").mkdir()
             s3 = SeaweedServer(work / "weed")
             s3.start()
@@ -477,10 +489,22 @@ def main() -> None:
                     )
                 if "small" in only:
                     results.update(bench_small(s3, work, count=args.small))
+                if "models" in only:
+                    import models
+
+                    results.update(
+                        models.bench_models(
+                            s3, work, out, rounds=args.rounds, rows=args.model_rows
+                        )
+                    )
             finally:
                 s3.stop()
     (out / "results.json").write_text(json.dumps(results, indent=2))
     print(report(results))
+    if "models_bytes" in results:
+        import models
+
+        print(models.report(results))
 
 
 if __name__ == "__main__":

@@ -76,17 +76,17 @@ def team_models(request: HttpRequest, team: str) -> HttpResponse:
             raise NotFound(f"team {team!r} not found")
 
     rows = []
-    shown = list(models_page.object_list)
+    listed = list(models_page.object_list)
     aliases: dict[int, list[tuple[str, int]]] = {}
     for model_id, name, number in (
         ModelAlias.objects.filter(
-            team=team_obj, model_id__in=[model.pk for model in shown]
+            team=team_obj, model_id__in=[model.pk for model in listed]
         )
         .order_by("name")
         .values_list("model_id", "name", "version__version")
     ):
         aliases.setdefault(model_id, []).append((name, number))
-    for model in shown:
+    for model in listed:
         rows.append({"model": model, "aliases": aliases.get(model.pk, [])})
 
     context = {
@@ -112,7 +112,7 @@ def _metric_names(versions: list[ModelVersion]) -> list[str]:
 
 
 def _sort_links(order: str, metric_names: list[str]) -> dict[str, dict[str, str]]:
-    """Return, per sortable column, the order its header link asks for and its arrow."""
+    """Return, per sortable column, the order its header link requests and its arrow."""
     links = {}
     for key in ["version", *[f"metrics.{name}" for name in metric_names]]:
         if order == f"-{key}":

@@ -362,12 +362,14 @@ class Models:
             )
             return body
         name_of_alias = "latest" if alias is None else validate_alias(alias)
-        what = (
+        target = (
             f"model {team}/{model}"
             if alias is None
             else f"alias {alias!r} of model {team}/{model}"
         )
-        answer = self._get(f"{base}/aliases/{name_of_alias}", f"reading {what}", what)
+        answer = self._get(
+            f"{base}/aliases/{name_of_alias}", f"reading {target}", target
+        )
         return dict(answer["version"])
 
     def get(

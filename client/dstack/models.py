@@ -36,10 +36,11 @@ def push(
 ) -> ModelVersion:
     """Push `model` as the next version of model `name` and return that version.
 
-    `metrics` are finite numbers; `params` strings, numbers, booleans or
-    None; `description` is the model's Markdown description; `alias`
-    points at the new version once it is committed; `input_example` gives
-    the signature. `flavor` names the flavor when the class does not tell.
+    `metrics` are finite numbers, and `params` are strings, numbers,
+    booleans or None. `description` becomes the model's Markdown
+    description, and `alias` points at the new version once it is
+    committed. `input_example` gives the signature. `flavor` names the
+    flavor when the object's class does not determine it.
     """
     with Client.from_profile(profile) as client:
         return client.models.push(
