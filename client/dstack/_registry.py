@@ -200,12 +200,14 @@ def _in_notebook() -> bool:
 def lineage() -> dict[str, Any]:
     """Describe where this push runs: a job run, a notebook or a script.
 
-    A job run of this platform names itself in `DSTACK_JOB` and `DSTACK_RUN`.
+    A job run of this platform names itself in `DSTACK_JOB`, `DSTACK_RUN_ID`
+    and `DSTACK_RUN_NUMBER`.
     """
     notebook = _in_notebook()
     found: dict[str, Any] = {
         "job": os.environ.get("DSTACK_JOB") or None,
-        "run": os.environ.get("DSTACK_RUN") or None,
+        "run": os.environ.get("DSTACK_RUN_ID") or None,
+        "run_number": os.environ.get("DSTACK_RUN_NUMBER") or None,
         "notebook": notebook,
         "script": None if notebook else (Path(sys.argv[0]).name or None),
         "environment": {

@@ -226,7 +226,8 @@ def test_description_and_lineage_are_recorded(
     client: dstack.Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("DSTACK_JOB", "nightly-train")
-    monkeypatch.setenv("DSTACK_RUN", "42")
+    monkeypatch.setenv("DSTACK_RUN_ID", "42")
+    monkeypatch.setenv("DSTACK_RUN_NUMBER", "7")
 
     client.models.push("line", _fitted(1), description="Fits *a line*.")
 
@@ -237,6 +238,7 @@ def test_description_and_lineage_are_recorded(
     assert model["description"] == "Fits *a line*."
     assert version["lineage"]["job"] == "nightly-train"
     assert version["lineage"]["run"] == "42"
+    assert version["lineage"]["run_number"] == "7"
     assert version["lineage"]["environment"]["python"]
     assert version["client"]["name"] == "dstack-client"
 

@@ -91,6 +91,7 @@ def test_version_page_shows_signature_lineage_and_snippets(
     assert "<code>int64</code>" in html
     assert "tensor of float64" in html
     assert "nightly" in html
+    assert 'href="/acme/-/runs/17"' in html
     assert "a notebook" in html
     assert 'dstack.models.pull("/acme/churn", version=2)' in html
     assert 'dstack.models.pull("/acme/churn", alias="production")' in html
