@@ -8,7 +8,7 @@ from typing import Any
 from apps.artifacts.models import Blob
 from apps.registry.models import ModelVersion, RegisteredModel
 from apps.registry.tests.pushing import commit_path, model_push, model_url, push_body
-from tests.pushing import transfer_get
+from tests.pushing import transfer_get, transfer_put
 
 
 def test_first_push_creates_model_and_version_one(owner_api: Any) -> None:
@@ -262,3 +262,24 @@ def test_second_push_of_same_bytes_uploads_nothing(owner_api: Any) -> None:
     )
 
     assert response.json()["files"] == [{"index": 0, "status": "present"}]
+
+
+def test_interrupted_push_resumes_with_stored_parts(
+    owner_api: Any, settings: Any
+) -> None:
+    settings.UPLOAD_PART_SIZE = 5 * 1024 * 1024
+    data = bytes(range(256)) * (6 * 1024 * 1024 // 256)
+    first = owner_api.post(
+        model_url("acme", "churn", "/versions"), push_body({"big": data}), format="json"
+    ).json()
+    part = first["files"][0]["upload"]["parts"][0]
+    assert transfer_put(part["url"], data[: part["size"]]).status == 200
+
+    again = owner_api.post(
+        model_url("acme", "churn", "/versions"), push_body({"big": data}), format="json"
+    ).json()
+
+    upload = again["files"][0]["upload"]
+    assert upload["id"] == first["files"][0]["upload"]["id"]
+    assert upload["parts"][0]["md5"] == hashlib.md5(data[: part["size"]]).hexdigest()
+    assert upload["parts"][1]["md5"] is None
