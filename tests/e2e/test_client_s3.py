@@ -144,3 +144,25 @@ def _wait_for_keys(s3_server: SeaweedServer, bucket: str, count: int) -> list[st
         keys = s3_server.object_keys(bucket, "teams/")
     assert len(keys) == count, keys
     return keys
+
+
+def test_large_pushes_of_same_bytes_are_stored_once(
+    serve_on_s3: tuple[Serve, str], s3_server: SeaweedServer, tmp_path: Path
+) -> None:
+    # Given a file large enough that the client sends its sha256 at the commit
+    server, bucket = serve_on_s3
+    source = tmp_path / "weights.bin"
+    source.write_bytes(os.urandom(BIG))
+
+    # When it is pushed to two stacks
+    with _client(server, tmp_path) as client:
+        client.push("models/first", source)
+        client.push("models/second", source)
+        pulled = client.pull(
+            "models/second", decoder=dstack.FileDecoder(tmp_path / "out.bin")
+        )
+
+    # Then both revisions use one object once the duplicate upload is freed
+    keys = _wait_for_keys(s3_server, bucket, 1)
+    assert keys[0].split("/")[2] == "unhashed"
+    assert Path(pulled).read_bytes() == source.read_bytes()
