@@ -15,6 +15,9 @@ executor calls `attempt_begin`, `attempt_heartbeat` and `attempt_finish`;
 from __future__ import annotations
 
 import logging
+import os
+import signal
+import socket
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -696,9 +699,17 @@ def runs_reap_stale(*, now: datetime | None = None) -> int:
     stale = list(
         Attempt.objects.filter(
             status=RunStatus.RUNNING, heartbeat_at__lt=limit
-        ).values_list("pk", flat=True)
+        ).values_list("pk", "worker", "pid")
     )
-    for attempt_id in stale:
+    host = socket.gethostname()
+    for attempt_id, worker, pid in stale:
+        if pid and worker.rsplit(":", 1)[0] == host:
+            # The worker died on this host, but its child may live on in
+            # its own process group: stop it before a retry starts.
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
         attempt_finish(
             attempt_id=attempt_id,
             status=RunStatus.FAILED,

@@ -122,7 +122,9 @@ def test_output_over_the_limit_is_truncated_with_a_mark(
     make_job: Any, owner: Any, settings: Any
 ) -> None:
     settings.JOB_OUTPUT_LIMIT = 100_000
-    code = "import sys\nfor i in range(200_000):\n    sys.stdout.write('x' * 49 + '\\n')\n"
+    code = (
+        "import sys\nfor i in range(200_000):\n    sys.stdout.write('x' * 49 + '\\n')\n"
+    )
     job = make_job(code=code)
 
     run = _start(job, owner)
@@ -136,7 +138,9 @@ def test_output_over_the_limit_is_truncated_with_a_mark(
     assert attempt.output_bytes == 10_000_000
 
 
-def test_binary_and_fake_progress_output_stay_log_text(make_job: Any, owner: Any) -> None:
+def test_binary_and_fake_progress_output_stay_log_text(
+    make_job: Any, owner: Any
+) -> None:
     code = textwrap.dedent(
         """
         import sys
