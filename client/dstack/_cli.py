@@ -1,4 +1,4 @@
-"""The `dstack` command: sign-in and profiles in the config file.
+"""The `dstack` command: sign-in, profiles in the config file, and jobs.
 
 Data goes to stdout and `Error: …` to stderr. Exit codes: 0 success,
 1 failure, 2 usage error, 4 authentication failure.
@@ -20,6 +20,7 @@ import httpx
 from ._config import DEFAULT_SERVER, Profile, YamlConfig
 from ._exceptions import AuthenticationError, ConfigurationError, DstackError
 from ._http import Http
+from ._jobs_cli import jobs
 from ._names import validate_team
 from ._version import __version__
 
@@ -389,6 +390,9 @@ def _device_wait(
     raise CommandError(
         "the code expired before it was approved: run dstack login again"
     )
+
+
+cli.add_command(jobs)
 
 
 def main() -> None:

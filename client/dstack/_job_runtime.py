@@ -27,6 +27,9 @@ def main() -> None:
     # Log records of level INFO and above reach the run's log unless the
     # code configures logging itself.
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
+    # One line per HTTP request of a push would drown the job's own output.
+    for noisy in ("httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     runpy.run_path(path, run_name="__main__")
 
 

@@ -32,7 +32,7 @@ from dstack_platform.celery import app
 
 ROOT = Path(__file__).resolve().parents[2]
 # A Redis database of its own, so that other runs' queues do not mix in.
-REDIS_DB = 13
+REDIS_DB = 14
 FINAL = {"succeeded", "failed", "timed_out", "cancelled"}
 
 
