@@ -5,6 +5,7 @@
     bench/run --only idle     # idle RSS of the embedded server
     bench/run --only small    # many small DataFrame pushes
     bench/run --only models   # a 500 MB scikit-learn model against MLflow and boto3
+    bench/run --only jobs     # job start and progress latency (bench/jobs.py)
 
 1. `big`: a production-mode server (uvicorn and a Celery worker as separate
    processes, PostgreSQL, Redis, SeaweedFS) and raw boto3
@@ -444,13 +445,19 @@ def report(results: dict[str, Any]) -> str:
             f"median {results['small_median_ms']} ms, p95 {results['small_p95_ms']} ms, "
             f"{results['small_pushes_per_second']} pushes/s."
         )
+    if any(key.startswith("jobs_") for key in results):
+        from bench.jobs import report_jobs
+
+        lines += ["", "Jobs (median and p95 in ms):", "", *report_jobs(results)]
     return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--only", choices=["big", "idle", "small", "models"], action="append"
+        "--only",
+        choices=["big", "idle", "small", "models", "jobs"],
+        action="append",
     )
     parser.add_argument("--size", type=int, default=GIB, help="bytes of the big object")
     parser.add_argument(
@@ -463,8 +470,15 @@ def main() -> None:
         default=5_700_000,
         help="training rows of the benchmarked model (5.7 million: 500 MB pickled)",
     )
+    parser.add_argument("--job-runs", type=int, default=20, help="runs started per mode")
+    parser.add_argument(
+        "--job-events", type=int, default=50, help="progress events per mode"
+    )
+    parser.add_argument(
+        "--job-ticks", type=int, default=3, help="scheduled ticks per mode (one a minute)"
+    )
     args = parser.parse_args()
-    only = set(args.only or ["big", "idle", "small", "models"])
+    only = set(args.only or ["big", "idle", "small", "models", "jobs"])
 
     out = ROOT / "bench" / "out"
     out.mkdir(parents=True, exist_ok=True)
@@ -476,6 +490,17 @@ def main() -> None:
         os.environ["DSTACK_PROGRESS"] = "0"
         if "idle" in only:
             results.update(bench_idle(work))
+        if "jobs" in only:
+            from bench.jobs import bench_jobs
+
+            results.update(
+                bench_jobs(
+                    work,
+                    runs=args.job_runs,
+                    events=args.job_events,
+                    ticks=args.job_ticks,
+                )
+            )
         if only & {"big", "small", "models"}:
             (work / "weed").mkdir()
             s3 = SeaweedServer(work / "weed")

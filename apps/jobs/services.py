@@ -433,9 +433,9 @@ def job_tick(*, job_id: int, now: datetime | None = None) -> Run | None:
     """Start the run of the schedule slot that is due at `now`, once.
 
     Beat calls this when the job's entry is due. The slot is the latest
-    scheduled time at or before `now`, so a tick after downtime starts one
-    run for the latest missed slot, not one per slot, and a second beat
-    process ticking the same slot hits the unique constraint on
+    scheduled time at or before `now`. So a tick after downtime starts one
+    run for the latest missed slot, not one per slot. A second beat process
+    that ticks the same slot hits the unique constraint on
     (job, scheduled_for) and starts nothing.
     """
     now = now or timezone.now()
@@ -604,9 +604,9 @@ def attempt_finish(
        executor may both try; the first one wins).
     2. A failed or timed-out attempt with retries left puts the run back in
        the queue, after the backoff: `retry_backoff_seconds * 2**(n - 1)`.
-    3. Otherwise the run ends with the attempt's status; a failure notifies
-       the owner, the watchers and the webhook, and the next waiting run of
-       the job (concurrency `queue`) is sent to a worker.
+    3. Otherwise the run ends with the attempt's status. A failure notifies
+       the owner, the watchers and the webhook. The next waiting run of the
+       job (concurrency `queue`) is sent to a worker.
     """
     now = timezone.now()
     with transaction.atomic():

@@ -127,16 +127,18 @@ def progress(
         counter.close()
 
 
-def install_tqdm_hook() -> None:
+def install_tqdm_hook(std: Any = None) -> None:
     """Report the progress of every tqdm bar in this process to the run.
 
     `tqdm.std.tqdm` is the base of `tqdm.tqdm`, `tqdm.auto` and the notebook
-    bar, so wrapping its `update` and `close` covers them all.
+    bar, so wrapping its `update` and `close` covers them all. `std` is the
+    `tqdm.std` module when the caller has it already.
     """
-    try:
-        from tqdm import std
-    except ImportError:
-        return
+    if std is None:
+        try:
+            from tqdm import std
+        except ImportError:
+            return
     base = std.tqdm
     if getattr(base, "_dstack_hooked", False):
         return

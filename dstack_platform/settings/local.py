@@ -28,6 +28,9 @@ else:
     # `manage.py serve` shares them with the web server, nothing else can.
     # The host part only keeps kombu from warning that none was given.
     CELERY_BROKER_URL = "memory://localhost/"
+    # kombu's in-memory queue is polled, once a second by default; a run
+    # started with "run now" would wait that long for the worker.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"polling_interval": 0.05}
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
 EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"

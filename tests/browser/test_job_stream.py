@@ -1,7 +1,7 @@
 """The run and job websockets through a real server and a real websocket client.
 
 The executor runs on a thread of the test while the client listens, as a
-worker would; its events cross to the server's event loop the same way.
+worker would. Its events cross to the server's event loop the same way.
 """
 
 from __future__ import annotations

@@ -7,8 +7,8 @@
 2. Prepare a fresh working directory with the code, and the environment:
    the base one, or a venv for the requirements (pip's output goes to the
    log). R runs with `Rscript`, when R is installed.
-3. Start the child through the launcher (resource limits), in a process
-   group of its own, with a scrubbed environment: the job's variables and
+3. Start the child (Python through `bootstrap.py`, R through `launcher.py`,
+   which both set the resource limits first), in a process group of its own, with a scrubbed environment: the job's variables and
    secrets, a push token limited to the job's team, and the progress pipe.
 4. Pump its output and progress into events until it exits, the timeout
    passes or a cancel arrives (both kill the whole group). Heartbeats keep
@@ -47,6 +47,7 @@ from apps.jobs.secrets import Masker
 logger = logging.getLogger(__name__)
 
 LAUNCHER = str(Path(__file__).with_name("launcher.py"))
+BOOTSTRAP = str(Path(__file__).with_name("bootstrap.py"))
 # Log text is sent in chunks: at most this often, or sooner when this much
 # has collected. Progress is sent at most this often, too.
 FLUSH_SECONDS = 0.05
@@ -184,7 +185,7 @@ def _attempt(attempt: _Attempt, workdir: Path) -> Outcome:
             )
         except environments.EnvironmentFailed as failed:
             return Outcome(RunStatus.FAILED, None, str(failed))
-        command = [environment.python, "-u", "-m", "dstack._job_runtime", entrypoint]
+        command = [environment.python, "-u", BOOTSTRAP, "{limits}", "--", entrypoint]
         bin_dir = environment.bin_dir
     return _spawn(attempt, workdir, command, bin_dir)
 
@@ -290,10 +291,17 @@ def _spawn(
     read_progress, write_progress = os.pipe()
     environment = child_environment(begun, workdir, bin_dir, write_progress)
     memory = settings.JOB_MEMORY_LIMIT_MB * 1024 * 1024
-    launch = [sys.executable, "-I", "-S", LAUNCHER, str(memory), str(timeout + 5), "--"]
+    limits = [str(memory), str(timeout + 5)]
+    if "{limits}" in command:
+        # Python jobs set their limits in the bootstrap: one interpreter
+        # start fewer than going through the launcher.
+        at = command.index("{limits}")
+        command = command[:at] + limits + command[at + 1 :]
+    else:
+        command = [sys.executable, "-I", "-S", LAUNCHER, *limits, "--", *command]
     try:
         process = subprocess.Popen(
-            launch + command,
+            command,
             cwd=workdir,
             env=environment,
             stdin=subprocess.DEVNULL,

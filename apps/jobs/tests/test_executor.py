@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import textwrap
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -106,7 +107,7 @@ def test_timeout_kills_the_process_group(make_job: Any, owner: Any) -> None:
 
 
 def _gone_or_zombie(pid: int) -> bool:
-    """Tell whether `pid` has ended; nobody may reap it, so a zombie counts."""
+    """Tell whether `pid` has ended. No process may reap it, so a zombie counts."""
     for _ in range(100):
         try:
             state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
@@ -219,3 +220,64 @@ def test_r_job_runs_with_rscript(make_job: Any, owner: Any) -> None:
 
     assert run.status == RunStatus.SUCCEEDED
     assert "hello from R" in log_text(run)
+
+
+def test_memory_limit_stops_a_greedy_run(
+    make_job: Any, owner: Any, settings: Any
+) -> None:
+    settings.JOB_MEMORY_LIMIT_MB = 300
+    code = "data = bytearray(1024 * 1024 * 1024)\nprint('allocated')\n"
+    job = make_job(code=code)
+
+    run = _start(job, owner)
+
+    assert run.status == RunStatus.FAILED
+    assert "MemoryError" in log_text(run)
+    assert "allocated" not in log_text(run)
+
+
+def test_requirements_venv_is_built_once_and_reused(make_job: Any, owner: Any) -> None:
+    # tqdm is in the base environment, so pip needs no index to satisfy it.
+    first = make_job(name="first", requirements="tqdm>=4\n")
+    second = make_job(name="second", requirements="# the same list\ntqdm>=4\n")
+
+    run_one = _start(first, owner)
+    run_two = _start(second, owner)
+
+    assert run_one.status == RunStatus.SUCCEEDED
+    assert run_two.status == RunStatus.SUCCEEDED
+    assert "Building a Python environment" in log_text(run_one)
+    assert "Building a Python environment" not in log_text(run_two)
+
+
+# The executor runs on another thread, whose connection sees committed rows only.
+@pytest.mark.django_db(transaction=True)
+def test_cancel_kills_the_running_process_group(
+    make_job: Any, owner: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The test starts the run itself, on a thread of its own.
+    monkeypatch.setattr(services, "_dispatch", lambda run_id, countdown=0: None)
+    code = textwrap.dedent(
+        """
+        import subprocess, sys, time
+        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+        print("child", child.pid, flush=True)
+        time.sleep(60)
+        """
+    )
+    job = make_job(code=code)
+    run = services.job_run(actor=Actor(owner), job=job)
+    worker = threading.Thread(target=tasks.run_execute, args=(run.pk,))
+    worker.start()
+    for _ in range(200):
+        if "child " in log_text(run):
+            break
+        time.sleep(0.05)
+
+    services.run_cancel(actor=Actor(owner), run=run)
+    worker.join(timeout=60)
+
+    run.refresh_from_db()
+    pid = int(log_text(run).split("child ", 1)[1].split()[0])
+    assert run.status == RunStatus.CANCELLED
+    assert _gone_or_zombie(pid)
