@@ -98,15 +98,3 @@ def events_after(run: Run, after: int, *, limit: int = 1000) -> list[RunEvent]:
 def can_write_job(actor: Actor, job: Job) -> bool:
     return actor.can_write(job.team)
 
-
-def run_counts_by_status() -> dict[str, int]:
-    """Return how many runs of every team are in each status, for /metrics."""
-    from django.db.models import Count
-
-    from apps.jobs.models import RunStatus
-
-    counts = dict.fromkeys(RunStatus.values, 0)
-    rows = Run.objects.values("status").annotate(count=Count("pk")).order_by()
-    for row in rows:
-        counts[row["status"]] = row["count"]
-    return counts
