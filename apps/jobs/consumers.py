@@ -50,6 +50,9 @@ CLOSE_BAD_ORIGIN = 4403
 CLOSE_NOT_FOUND = 4404
 ACCESS_CHECK_SECONDS = 2.0
 REPLAY_BATCH = 1000
+# Bytes of event data per replay message, below the 1 MiB message limit of
+# common websocket clients (the `websockets` package among them).
+REPLAY_MESSAGE_BYTES = 512 * 1024
 RUN_LIST_SIZE = 50
 
 
@@ -100,6 +103,20 @@ def _session_still_valid(scope: dict[str, Any], user_id: int) -> bool:
 def _token_still_valid(token_id: int) -> bool:
     token = ApiToken.objects.select_related("user").filter(pk=token_id).first()
     return token is not None and token.is_active() and token.user.is_active
+
+
+def _chunks(batch: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """Split events into runs of at most about REPLAY_MESSAGE_BYTES of text."""
+    chunks: list[list[dict[str, Any]]] = [[]]
+    size = 0
+    for event in batch:
+        weight = len(event["data"].get("text", "")) + 200
+        if chunks[-1] and size + weight > REPLAY_MESSAGE_BYTES:
+            chunks.append([])
+            size = 0
+        chunks[-1].append(event)
+        size += weight
+    return chunks
 
 
 class _LiveConsumer(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
@@ -230,7 +247,8 @@ class RunConsumer(_LiveConsumer):
             batch = await database_sync_to_async(self._read)(self.sent)
             if not batch:
                 return
-            await self.send_json({"type": "events", "events": batch})
+            for chunk in _chunks(batch):
+                await self.send_json({"type": "events", "events": chunk})
             self.sent = batch[-1]["seq"]
             if len(batch) < REPLAY_BATCH:
                 return

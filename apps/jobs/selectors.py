@@ -97,4 +97,3 @@ def events_after(run: Run, after: int, *, limit: int = 1000) -> list[RunEvent]:
 
 def can_write_job(actor: Actor, job: Job) -> bool:
     return actor.can_write(job.team)
-

@@ -19,7 +19,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from apps.core.errors import Conflict, InvalidInput
 from apps.jobs import schedules, selectors, services
-from apps.jobs.api.serializers import run_data, run_revisions
+from apps.jobs.api.serializers import run_data, run_model_versions, run_revisions
 from apps.jobs.models import Concurrency, Job, Runtime, ScheduleKind, Trigger
 from apps.stacks.views import header_context, page
 from apps.users.actors import Actor
@@ -363,6 +363,7 @@ def run_detail(request: HttpRequest, team: str, run_id: int) -> HttpResponse:
         "job": run.job,
         "attempts": list(run.attempts.order_by("number")),
         "revisions": run_revisions(run),
+        "model_versions": run_model_versions(run),
         "run_data": run_data(run),
         "can_write": actor.can_write(run.team),
         **header_context(actor, run.team),

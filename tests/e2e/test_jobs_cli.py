@@ -12,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
+
 from tests.e2e.conftest import Serve
 
 JOB = """\
@@ -21,6 +23,14 @@ for step in dstack.progress(range(3), desc="steps"):
     time.sleep(0.1)
 dstack.push("reports/from-job", "# made by a job", message="nightly")
 print("pushed")
+"""
+
+MODEL_JOB = """\
+import dstack.models
+from sklearn.linear_model import LinearRegression
+model = LinearRegression().fit([[0.0], [1.0], [2.0]], [0.0, 1.0, 2.0])
+dstack.models.push("trend", model, metrics={"r2": 1.0})
+print("model pushed")
 """
 
 
@@ -79,6 +89,24 @@ def test_cli_creates_runs_and_follows_a_job(serve: Serve, tmp_path: Path) -> Non
         {"stack": "reports/from-job", "number": 1, "url": "/admin/reports/from-job"}
     ]
     assert latest["progress"]["current"] == 3
+
+
+def test_run_links_the_model_version_it_pushed(serve: Serve, tmp_path: Path) -> None:
+    serve.start()
+    script = tmp_path / "model.py"
+    script.write_text(MODEL_JOB)
+    dstack_cli(serve, "jobs", "create", "train", "--file", str(script))
+
+    followed = dstack_cli(serve, "jobs", "run", "train", "--follow")
+
+    assert followed.returncode == 0, followed.stdout + followed.stderr
+    with serve.api() as api:
+        latest = api.get("/teams/admin/jobs/train/runs/latest").json()
+        page = httpx.get(f"{serve.url}/admin/-/runs/{latest['id']}")
+    assert latest["model_versions"] == [
+        {"model": "trend", "version": 1, "url": "/admin/-/models/trend/versions/1"}
+    ]
+    assert page.status_code in (200, 302)
 
 
 def test_cli_follow_exits_1_when_the_run_fails(serve: Serve, tmp_path: Path) -> None:

@@ -81,6 +81,26 @@ def run_revisions(run: Run) -> list[Revision]:
     )
 
 
+def run_model_versions(run: Run) -> list[Any]:
+    """Return the model versions the run pushed, as their lineage names it.
+
+    As for revisions, only pushes by the job's run-as user into the job's
+    team count.
+    """
+    from apps.registry.models import ModelVersion, VersionState
+
+    return list(
+        ModelVersion.objects.filter(
+            team=run.team_id,
+            state=VersionState.COMMITTED,
+            lineage__run=str(run.pk),
+            author_id=run.job.run_as_id,
+        )
+        .select_related("model")
+        .order_by("committed_at")[:100]
+    )
+
+
 def run_data(run: Run, *, detail: bool = False) -> dict[str, Any]:
     data: dict[str, Any] = {
         "id": run.pk,
@@ -112,5 +132,13 @@ def run_data(run: Run, *, detail: bool = False) -> dict[str, Any]:
                 "url": f"/{run.team.name}/{revision.stack.path}",
             }
             for revision in run_revisions(run)
+        ]
+        data["model_versions"] = [
+            {
+                "model": version.model.name,
+                "version": version.version,
+                "url": f"/{run.team.name}/-/models/{version.model.name}/versions/{version.version}",
+            }
+            for version in run_model_versions(run)
         ]
     return data

@@ -39,7 +39,9 @@ def _progress_module():  # type: ignore[no-untyped-def]
     for folder in spec.submodule_search_locations:
         path = os.path.join(folder, "_progress.py")
         if os.path.exists(path):
-            loader_spec = importlib.util.spec_from_file_location("_dstack_progress", path)
+            loader_spec = importlib.util.spec_from_file_location(
+                "_dstack_progress", path
+            )
             assert loader_spec is not None and loader_spec.loader is not None
             module = importlib.util.module_from_spec(loader_spec)
             loader_spec.loader.exec_module(module)
@@ -72,7 +74,9 @@ class _TqdmHook(importlib.abc.MetaPathFinder):
 def main() -> None:
     memory, cpu = int(sys.argv[1]), int(sys.argv[2])
     if sys.argv[3] != "--" or len(sys.argv) < 5:
-        raise SystemExit("usage: bootstrap.py MEMORY_BYTES CPU_SECONDS -- FILE [ARG ...]")
+        raise SystemExit(
+            "usage: bootstrap.py MEMORY_BYTES CPU_SECONDS -- FILE [ARG ...]"
+        )
     _limits(memory, cpu)
     path = sys.argv[4]
     sys.argv = sys.argv[4:]

@@ -128,7 +128,9 @@ def _build(target: Path, requirements: str, log: Callable[[str], None]) -> None:
     # Appended after the venv's own site-packages, so the venv's pins win.
     # `addsitedir` also reads the base's own .pth files, which an editable
     # install of the client needs; a plain path line would not.
-    lines = [f"import site; site.addsitedir({path!r})" for path in _base_site_packages()]
+    lines = [
+        f"import site; site.addsitedir({path!r})" for path in _base_site_packages()
+    ]
     (site_dir / "_dstack_base.pth").write_text("\n".join(lines) + "\n")
     requirements_file = target / "requirements.txt"
     requirements_file.write_text(normalise(requirements) + "\n")

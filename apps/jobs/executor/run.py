@@ -19,6 +19,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import json
 import logging
@@ -30,13 +31,16 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.db import connections
 
 from apps.jobs import events, services
 from apps.jobs.executor import environments
@@ -180,14 +184,40 @@ def _attempt(attempt: _Attempt, workdir: Path) -> Outcome:
         bin_dir = str(Path(rscript).parent)
     else:
         try:
-            environment = environments.environment_for(
-                snapshot.get("requirements", ""), log=_streaming_log(attempt)
-            )
+            with _heartbeats(attempt.begun.attempt.pk):
+                environment = environments.environment_for(
+                    snapshot.get("requirements", ""), log=_streaming_log(attempt)
+                )
         except environments.EnvironmentFailed as failed:
             return Outcome(RunStatus.FAILED, None, str(failed))
         command = [environment.python, "-u", BOOTSTRAP, "{limits}", "--", entrypoint]
         bin_dir = environment.bin_dir
     return _spawn(attempt, workdir, command, bin_dir)
+
+
+@contextlib.contextmanager
+def _heartbeats(attempt_id: int) -> Iterator[None]:
+    """Send heartbeats from a thread while the caller works without a child.
+
+    Installing requirements can take minutes without output; without these,
+    the reaper would count the attempt's worker as dead.
+    """
+    stop = threading.Event()
+
+    def beat() -> None:
+        try:
+            while not stop.wait(settings.JOB_HEARTBEAT_SECONDS):
+                services.attempt_heartbeat(attempt_id=attempt_id)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=beat, name=f"heartbeat-{attempt_id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=10)
 
 
 def _streaming_log(attempt: _Attempt) -> Any:

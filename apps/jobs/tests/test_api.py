@@ -130,3 +130,20 @@ def test_cancel_of_an_ended_run_is_409(owner_api: Any) -> None:
     response = owner_api.post(f"/api/runs/{started['id']}/cancel")
 
     assert response.status_code == 409
+
+
+def test_long_replays_are_split_into_bounded_messages() -> None:
+    from apps.jobs.consumers import REPLAY_MESSAGE_BYTES, _chunks
+
+    events = [
+        {"seq": n, "kind": "log", "data": {"text": "x" * 65536}} for n in range(1, 41)
+    ]
+
+    chunks = _chunks(events)
+
+    assert [e["seq"] for chunk in chunks for e in chunk] == list(range(1, 41))
+    assert all(
+        sum(len(e["data"]["text"]) for e in chunk) <= REPLAY_MESSAGE_BYTES
+        for chunk in chunks
+    )
+    assert len(chunks) > 1
