@@ -10,6 +10,9 @@ from apps.jobs.executor import run as executor
 from apps.jobs.models import Run, RunStatus
 
 
+# NOTE: a run holds its worker thread until the child exits. The embedded
+# server's worker has two threads, so two long runs there delay ticks and
+# housekeeping until one ends; production workers scale with --concurrency.
 @shared_task(name="apps.jobs.tasks.run_execute", ignore_result=True)
 def run_execute(run_id: int) -> str | None:
     status = executor.execute(run_id)
