@@ -41,18 +41,12 @@ from apps.users.actors import Actor
 
 EXPORT_LIMIT = 200 * 1024 * 1024
 TABLE_ROWS = 1000
-TEXT_KINDS = frozenset({"plotly", "bokeh", "text"})
 BOKEH_FILES = (
     "vendor/bokeh.min.js",
     "vendor/bokeh-widgets.min.js",
     "vendor/bokeh-tables.min.js",
 )
 _FONT = re.compile(r"url\((fonts/[^)]+?\.woff2)\)\s*format\([\"']woff2[\"']\)")
-# KaTeX lists woff and ttf fallbacks after each woff2 font; every browser
-# that runs the export reads woff2, so the fallbacks are dropped.
-_FALLBACKS = re.compile(
-    r",\s*url\(fonts/[^)]+?\.(?:woff|ttf)\)\s*format\([\"'][a-z]+[\"']\)"
-)
 
 
 def export_filename(report: Report) -> str:
@@ -76,7 +70,7 @@ def _script(text: str) -> str:
 
 
 def katex_css() -> str:
-    css = _FALLBACKS.sub("", _static_text("vendor/katex/katex.min.css"))
+    css = _static_text("vendor/katex/katex.min.css")
     root = Path(str(finders.find("vendor/katex/katex.min.css"))).parent
 
     def inline(match: re.Match[str]) -> str:

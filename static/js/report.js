@@ -598,9 +598,26 @@
   }
 
   function applyView(view) {
+    // Positions shift when a new revision adds values, so the choices are
+    // carried over by value.
+    const values = new Map();
+    allControls().forEach(function (item) {
+      const position = chosen.get(item.key);
+      if (position !== undefined && position !== null && position < item.control.values.length) {
+        values.set(item.key, canonical(item.control.values[position]));
+      }
+    });
     const page = {};
     PAGE_KEYS.forEach(function (key) { if (key in data) page[key] = data[key]; });
     data = Object.assign(view, page);
+    chosen.clear();
+    allControls().forEach(function (item) {
+      if (!values.has(item.key)) return;
+      const position = item.control.values.findIndex(function (value) {
+        return canonical(value) === values.get(item.key);
+      });
+      if (position >= 0) chosen.set(item.key, position);
+    });
     readQuery();
     document.getElementById("report-title").textContent = data.title;
     const description = document.getElementById("report-description");
