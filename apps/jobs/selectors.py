@@ -40,6 +40,9 @@ def jobs_for_read(actor: Actor, team: Team) -> QuerySet[Job]:
 
 def job_get_for_read(actor: Actor, team_name: str, name: str) -> Job:
     team = team_get_for_member(actor, team_name)
+    # No job name contains NUL, and PostgreSQL rejects a query that does.
+    if "\x00" in name:
+        raise _job_not_found(name)
     job = Job.objects.filter(team=team, name=name).select_related("team").first()
     if job is None:
         raise _job_not_found(name)

@@ -147,3 +147,12 @@ def test_long_replays_are_split_into_bounded_messages() -> None:
         for chunk in chunks
     )
     assert len(chunks) > 1
+
+
+def test_nul_in_a_job_name_is_not_found(owner_api: Any) -> None:
+    for suffix in ("", "/runs", "/runs/latest", "/pause"):
+        method = owner_api.post if suffix == "/pause" else owner_api.get
+
+        response = method(f"{JOBS}/%00{suffix}")
+
+        assert response.status_code == 404, suffix
