@@ -175,7 +175,7 @@ class StateCollector(Collector):
     def _queue_depth(self) -> Iterator[Metric]:
         broker = settings.CELERY_BROKER_URL
         if not broker.startswith(("redis://", "rediss://")):
-            return  # the in-process broker keeps no queue another process sees
+            return  # another process cannot read the queues of the in-process broker
         import redis
 
         family = GaugeMetricFamily(

@@ -1,8 +1,8 @@
 """deploy/Dockerfile and its entry point, checked without a Docker engine.
 
 The build's one step that depends on our code, `collectstatic` with the
-`build` settings, runs here for real, in a clean environment with no secret;
-the entry point runs against stub commands that print their arguments.
+`build` settings, runs here for real in a clean environment with no secret.
+The entry point runs against stub commands that print their arguments.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """Back up the embedded default and move its data into a production deployment.
 
-A real `manage.py serve` gets a push from the client; `backup_embedded`
-archives it while it runs; `import_embedded` loads the archive into a fresh
-production database and bucket; the production web server then serves the
-same table to the same API token.
+A real `manage.py serve` gets a push from the client, and `backup_embedded`
+archives its data while it runs. `import_embedded` loads the archive into a
+fresh production database and bucket, and the production web server then
+serves the same table to the same API token.
 """
 
 from __future__ import annotations

@@ -49,7 +49,7 @@ def production(
 
 
 def _admin_session(production: Production) -> tuple[httpx.Client, str]:
-    """Create the first admin as the deploy guide says; return a signed-in
+    """Create the first admin as the deploy guide describes; return a signed-in
     browser and an API token of the admin."""
     created = production.manage("createadmin", "root", "--email", "root@example.com")
     link = LINK.search(created.stdout)
@@ -59,14 +59,14 @@ def _admin_session(production: Production) -> tuple[httpx.Client, str]:
     followed = browser.get(urlsplit(link.group(1)).path)
     assert followed.status_code == 302, followed.text
 
-    made = production.manage(
+    token_output = production.manage(
         "shell",
         "-c",
         "from apps.users.models import User; "
         "from apps.users.services import token_create; "
         "print(token_create(user=User.objects.get(username='root'), name='e2e')[1])",
     )
-    return browser, made.stdout.strip().splitlines()[-1]
+    return browser, token_output.stdout.strip().splitlines()[-1]
 
 
 def _run_events(production: Production, run_id: int, token: str) -> list[dict]:
@@ -176,6 +176,6 @@ def test_production_processes_push_pull_and_work_together(production, monkeypatc
     assert codes["worker"] == 0, production.log("worker")
     assert codes["beat"] == 0, production.log("beat")
     # uvicorn shuts down gracefully, then raises the signal again so that its
-    # parent sees why it stopped.
+    # parent learns why it stopped.
     assert codes["web"] in (0, -15), production.log("web")
     assert "Finished server process" in production.log("web")

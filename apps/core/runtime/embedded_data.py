@@ -9,10 +9,10 @@ database `db.sqlite3`, the blobs under `blobs/objects/`, and the generated
     blobs/objects/...   every stored blob the copy refers to
     secret_key
 
-The import reads such an archive (or a stopped server's data directory),
-migrates a scratch copy of its database to this code's schema, then copies
+The import reads such an archive (or a stopped server's data directory) and
+migrates a scratch copy of its database to this code's schema. Then it copies
 every blob into the configured store and every row into the configured
-database, keeping primary keys, so that blob keys, links and API tokens stay
+database. Primary keys are kept, so blob keys, links and API tokens stay
 valid. Rows go in one transaction; blobs first, so that no row points to a
 missing blob. The target must be freshly migrated and empty.
 """
@@ -61,7 +61,7 @@ SKIPPED_MODELS = {
 
 
 class EmbeddedDataError(Exception):
-    """The backup or the import cannot go on; the message says why."""
+    """The backup or the import failed; the message explains why."""
 
 
 @dataclass
@@ -248,8 +248,8 @@ def _source_database(path: Path) -> Iterator[str]:
 
 
 def _copied_models() -> list[type[models.Model]]:
-    """Every concrete model with a table, parents before the models that refer
-    to them."""
+    """Return every concrete model with a table, parents before the models
+    that refer to them."""
     app_list = {
         config: None for config in apps.get_app_configs() if config.models_module
     }
@@ -339,7 +339,7 @@ def embedded_import(
     """Copy the data of an embedded backup or data directory into this server.
 
     1. Unpack the source; migrate a scratch copy of its database.
-    2. Check that the target database holds no data yet.
+    2. Check that the target database contains no data yet.
     3. Copy the blobs into the configured store (one already there with the
        right size is kept, so an interrupted import can be run again).
     4. Copy the rows in one transaction, parents first, keeping primary
