@@ -84,6 +84,14 @@ class ApiView(APIView):
     exists or not.
     """
 
+    def initial(self, request: Any, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        # No team, stack, model or job name contains NUL, and PostgreSQL
+        # rejects a query that does, so such a URL names nothing.
+        for value in kwargs.values():
+            if isinstance(value, str) and "\x00" in value:
+                raise NotFound("not found: the URL contains a NUL character")
+
     def handle_exception(self, exc: Exception) -> Any:
         anonymous = not actor_of(self.request).is_authenticated
         if isinstance(exc, (NotFound, PermissionDenied)) and anonymous:
