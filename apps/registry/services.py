@@ -2,14 +2,16 @@
 
 A push is two calls, as for stacks. `model_version_open` records a pending
 version with its files and tells the client which bytes to upload;
-`model_version_commit` checks the uploads and, in one transaction under the
-model's row lock, numbers the version, moves `latest` and applies the alias
+`model_version_commit` checks the uploads, reads each newly stored file back
+to compare its whole sha256, and, in one transaction under the model's row
+lock, numbers the version, moves `latest` and applies the alias
 the push asked for. Until then no reader sees the version, and a model whose
 first push has not committed is not seen at all.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import uuid
 from dataclasses import dataclass
@@ -23,6 +25,7 @@ from django.utils import timezone
 from apps.artifacts import services as artifacts
 from apps.artifacts.models import Blob, BlobState, Upload, UploadState
 from apps.artifacts.quota import quota_check
+from apps.artifacts.storage import StorageError, get_storage
 from apps.audit.services import audit_record
 from apps.core.errors import Conflict, InvalidInput, NotFound
 from apps.registry import validation
@@ -238,6 +241,7 @@ def model_version_commit(
         return version
 
     blob_ids = _complete_uploads(version, body)
+    _check_sha256(version, blob_ids)
 
     with transaction.atomic():
         # The row lock orders concurrent commits: each reads and bumps
@@ -283,6 +287,54 @@ def model_version_commit(
         "model version committed: model=%s version=%s", model.pk, version.version
     )
     return version
+
+
+def _check_sha256(version: ModelVersion, blob_ids: set[int]) -> None:
+    """Re-read every file not yet verified and compare its whole sha256.
+
+    The part MD5s prove only that the store holds what the client sent, not
+    that the client sent the bytes it announced. A version whose file fails
+    is deleted, so that nothing of it stays registered, and the blob is
+    marked corrupt, so that the next push of these bytes uploads them again.
+    Reading happens before the model's row lock is taken: a stored blob's
+    bytes do not change, and the commit checks the blob's state again under
+    the lock.
+    """
+    for blob in Blob.objects.filter(pk__in=blob_ids, state=BlobState.STORED):
+        digest = hashlib.sha256()
+        size = 0
+        try:
+            for chunk in get_storage().iter_bytes(blob.key):
+                digest.update(chunk)
+                size += len(chunk)
+        except StorageError:
+            logger.exception("model file could not be re-read: blob=%s", blob.pk)
+            size = -1
+        if size == blob.size and digest.hexdigest() == blob.sha256:
+            Blob.objects.filter(pk=blob.pk, state=BlobState.STORED).update(
+                state=BlobState.VERIFIED, verified_at=timezone.now()
+            )
+            continue
+        file = (
+            ModelFile.objects.filter(version=version, blob=blob)
+            .order_by("index")
+            .first()
+        )
+        with transaction.atomic():
+            Blob.objects.filter(pk=blob.pk, state=BlobState.STORED).update(
+                state=BlobState.CORRUPT, verified_at=timezone.now()
+            )
+            _delete_versions(ModelVersion.objects.filter(pk=version.pk))
+        logger.warning(
+            "model file failed its sha256: push=%s blob=%s", version.push_id, blob.pk
+        )
+        where = f"files[{file.index}]" if file is not None else "files"
+        path = f" ({file.path})" if file is not None else ""
+        raise artifacts.ChecksumMismatch(
+            f"{where}{path} does not match its sha256: the uploaded bytes differ "
+            "from the announced ones; push the version again",
+            field=f"{where}.sha256",
+        )
 
 
 def _verify(blob_ids: list[int]) -> None:

@@ -10,6 +10,7 @@ import pytest
 from apps.artifacts.models import Upload
 from apps.registry.models import ModelAlias, ModelVersion, RegisteredModel
 from apps.registry.tests.pushing import commit_path, model_push, model_url, push_body
+from tests.pushing import md5_hex, transfer_put
 
 
 def _error(response: Any) -> dict[str, Any]:
@@ -256,3 +257,42 @@ def test_it_rejects_bad_params(owner_api: Any) -> None:
 
     assert response.status_code == 400
     assert _error(response)["field"] == "params.grid"
+
+
+def test_it_rejects_uploaded_bytes_that_differ_from_the_announced_sha256(
+    owner_api: Any,
+) -> None:
+    model_push(owner_api, "acme", "churn", {"m": b"first"}, alias="production")
+    real = b"the real model bytes"
+    opened = owner_api.post(
+        model_url("acme", "churn", "/versions"),
+        push_body({"m": real}, alias="production"),
+        format="json",
+    ).json()
+    # The client announced the true sha256, then sent one flipped bit with
+    # the MD5 of the bytes it actually sent.
+    flipped = bytes([real[0] ^ 1]) + real[1:]
+    upload = opened["files"][0]["upload"]
+    part = upload["parts"][0]
+    assert transfer_put(part["url"], flipped).status == 200
+
+    response = owner_api.post(
+        commit_path("acme", "churn", opened["id"]),
+        {
+            "uploads": [
+                {"id": upload["id"], "parts": [{"number": 1, "md5": md5_hex(flipped)}]}
+            ]
+        },
+        format="json",
+    )
+
+    assert response.status_code == 400
+    assert _error(response)["code"] == "checksum_mismatch"
+    assert _error(response)["field"] == "files[0].sha256"
+    assert ModelVersion.objects.count() == 1
+    alias = owner_api.get(model_url("acme", "churn", "/aliases/production"))
+    assert alias.json()["version"]["version"] == 1
+    again = model_push(owner_api, "acme", "churn", {"m": real})
+    assert again.opened["files"][0]["status"] == "upload"
+    assert again.version == 2
+
