@@ -109,6 +109,19 @@ def _small_json(value: object, *, field: str) -> None:
         )
 
 
+def _finite(number: int | float, *, where: str) -> None:
+    """Reject NaN, infinity and integers too large for a double."""
+    try:
+        finite = math.isfinite(number)
+    except OverflowError:
+        finite = False
+    if not finite:
+        raise InvalidInput(
+            f"{where} must be a finite number no larger than about 1.8e308",
+            field=where,
+        )
+
+
 def validate_metrics(value: object, *, field: str = "metrics") -> dict[str, float]:
     """Check a flat mapping of metric names to finite numbers."""
     if value is None:
@@ -123,8 +136,7 @@ def validate_metrics(value: object, *, field: str = "metrics") -> dict[str, floa
         where = f"{field}.{_key(name, field=field)}"
         if isinstance(number, bool) or not isinstance(number, (int, float)):
             raise InvalidInput(f"{where} must be a number", field=where)
-        if not math.isfinite(number):
-            raise InvalidInput(f"{where} must be a finite number", field=where)
+        _finite(number, where=where)
         checked[name] = number
     return checked
 
@@ -143,8 +155,7 @@ def validate_params(value: object, *, field: str = "params") -> dict[str, Any]:
         if item is None or isinstance(item, bool):
             continue
         if isinstance(item, (int, float)):
-            if not math.isfinite(item):
-                raise InvalidInput(f"{where} must be a finite number", field=where)
+            _finite(item, where=where)
             continue
         if isinstance(item, str):
             _text(item, field=where)

@@ -161,6 +161,10 @@ def _metrics(metrics: Mapping[str, Any] | None) -> dict[str, float]:
             raise ValueError(f"metric {name!r} must be a number, not a boolean")
         try:
             number = float(value)
+        except OverflowError:
+            raise ValueError(
+                f"metric {name!r} is too large: at most about 1.8e308"
+            ) from None
         except (TypeError, ValueError):
             raise ValueError(
                 f"metric {name!r} must be a number, not {type(value).__name__}"
@@ -171,13 +175,27 @@ def _metrics(metrics: Mapping[str, Any] | None) -> dict[str, float]:
     return checked
 
 
+# The largest integer a double (and so the server) takes.
+_LARGEST_PARAM = int(sys.float_info.max)
+
+
 def _params(params: Mapping[str, Any] | None) -> dict[str, Any]:
     checked: dict[str, Any] = {}
     for name, value in (params or {}).items():
         if hasattr(value, "item") and callable(value.item):
             value = value.item()  # a numpy scalar
-        if value is None or isinstance(value, (bool, int, str)):
+        if value is None or isinstance(value, (bool, str)):
             checked[str(name)] = value
+        elif isinstance(value, int):
+            if abs(value) > _LARGEST_PARAM:
+                raise ValueError(f"param {name!r} is too large: at most about 1.8e308")
+            checked[str(name)] = value
+        elif isinstance(value, (list, tuple, dict, set)):
+            raise ValueError(
+                f"param {name!r} must be a string, a number, a boolean or None, "
+                f"not a {type(value).__name__}: log each item as a param of its own "
+                "or pass str(value)"
+            )
         elif isinstance(value, float):
             if not math.isfinite(value):
                 raise ValueError(f"param {name!r} must be finite, not {value}")
@@ -363,6 +381,8 @@ class Models:
                 f"version {version} of model {team}/{model}",
             )
             return body
+        if alias == "latest":
+            alias = None  # the newest version, as the server's `aliases/latest`
         name_of_alias = "latest" if alias is None else validate_alias(alias)
         target = (
             f"model {team}/{model}"

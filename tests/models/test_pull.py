@@ -255,3 +255,28 @@ def test_large_model_goes_through_parts(
     pulled = other_client.models.pull("wide")
 
     numpy.testing.assert_array_equal(pulled.coef_, model.coef_)
+
+
+def test_pull_takes_alias_latest_as_the_newest_version(client: dstack.Client) -> None:
+    client.models.push("line", _fitted(1.0))
+    client.models.push("line", _fitted(2.0))
+
+    assert _slope(client.models.pull("line", alias="latest")) == 2.0
+    assert client.models.get("line", alias="latest").version == 2
+
+
+@pytest.mark.parametrize(
+    ("fields", "named"),
+    [
+        ({"params": {"grid": [1, 2]}}, "'grid'"),
+        ({"params": {"big": 10**400}}, "'big'"),
+        ({"metrics": {"auc": 10**400}}, "'auc'"),
+    ],
+)
+def test_push_rejects_values_the_server_cannot_keep(
+    client: dstack.Client, fields: dict[str, Any], named: str
+) -> None:
+    with pytest.raises(ValueError, match=named):
+        client.models.push("line", _fitted(1.0), **fields)
+
+    assert client.models.list() == []

@@ -296,3 +296,16 @@ def test_it_rejects_uploaded_bytes_that_differ_from_the_announced_sha256(
     assert again.opened["files"][0]["status"] == "upload"
     assert again.version == 2
 
+
+@pytest.mark.parametrize("field", ["metrics", "params"])
+def test_it_rejects_integers_too_large_for_a_number(owner_api: Any, field: str) -> None:
+    response = owner_api.post(
+        model_url("acme", "churn", "/versions"),
+        # The body is sent as text: a test client would encode it just the same.
+        json.dumps(push_body({"a": b"1"}, **{field: {"huge": 10**400}})),
+        content_type="application/json",
+    )
+
+    assert response.status_code == 400
+    assert _error(response)["field"] == f"{field}.huge"
+    assert not RegisteredModel.objects.exists()
