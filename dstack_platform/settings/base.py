@@ -226,6 +226,9 @@ JOB_HEARTBEAT_SECONDS = config.integer("DSTACK_JOB_HEARTBEAT_SECONDS", 5, minimu
 # A running attempt without a heartbeat for this long counts as dead.
 JOB_HEARTBEAT_TIMEOUT = config.integer("DSTACK_JOB_HEARTBEAT_TIMEOUT", 60, minimum=2)
 JOB_LOG_RETENTION_DAYS = config.integer("DSTACK_JOB_LOG_RETENTION_DAYS", 30, minimum=1)
+# Runs are confined with Linux Landlock; where the kernel has none, they are
+# refused unless this is set, and then run with the server's file access.
+JOB_ALLOW_UNSANDBOXED = config.boolean("DSTACK_JOB_ALLOW_UNSANDBOXED", False)
 CELERY_BEAT_SCHEDULE.update(
     {
         "reap-stale-runs": {

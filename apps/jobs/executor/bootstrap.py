@@ -6,6 +6,9 @@ The executor runs this file with the run's interpreter (the base one or a
 venv's) in the run's working directory. It imports only the standard
 library at start, so that a job begins about as fast as `python FILE`:
 
+0. Become the run's supervisor (`sandbox.py`): the job itself runs in a
+   forked child, confined by Landlock, and whatever it starts is stopped
+   when it ends.
 1. Set the resource limits (as `launcher.py` does for other runtimes).
 2. Hook tqdm: when the job imports `tqdm`, its bars report to the run's
    progress. The reporter is the client's `dstack/_progress.py`, loaded as a
@@ -71,12 +74,25 @@ class _TqdmHook(importlib.abc.MetaPathFinder):
         return spec
 
 
+def _sandbox():  # type: ignore[no-untyped-def]
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sandbox.py")
+    spec = importlib.util.spec_from_file_location("_dstack_sandbox", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def main() -> None:
     memory, cpu = int(sys.argv[1]), int(sys.argv[2])
     if sys.argv[3] != "--" or len(sys.argv) < 5:
         raise SystemExit(
             "usage: bootstrap.py MEMORY_BYTES CPU_SECONDS -- FILE [ARG ...]"
         )
+    _sandbox().supervise(lambda: _job(memory, cpu))
+
+
+def _job(memory: int, cpu: int) -> None:
     _limits(memory, cpu)
     path = sys.argv[4]
     sys.argv = sys.argv[4:]

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import importlib.util
 import logging
 import os
 import shutil
@@ -73,7 +74,34 @@ def envs_root() -> Path:
     return Path(settings.JOB_WORK_DIR) / "envs"
 
 
-def _base_site_packages() -> list[str]:
+def editable_roots() -> list[str]:
+    """Folders outside site-packages that the base imports from (.pth files).
+
+    An editable install of the client lives in its source tree.
+    """
+    roots: list[str] = []
+    for folder in base_site_packages():
+        for pth in Path(folder).glob("*.pth"):
+            try:
+                lines = pth.read_text(errors="replace").splitlines()
+            except OSError:
+                continue
+            for line in lines:
+                line = line.strip()
+                if (
+                    line
+                    and not line.startswith(("#", "import"))
+                    and Path(line).is_dir()
+                ):
+                    roots.append(str(Path(line).resolve()))
+    for name in ("dstack",):
+        spec = importlib.util.find_spec(name)
+        if spec is not None and spec.submodule_search_locations:
+            roots += [str(Path(p).resolve()) for p in spec.submodule_search_locations]
+    return roots
+
+
+def base_site_packages() -> list[str]:
     paths = [sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]]
     paths += site.getsitepackages()
     seen: list[str] = []
@@ -128,9 +156,7 @@ def _build(target: Path, requirements: str, log: Callable[[str], None]) -> None:
     # Appended after the venv's own site-packages, so the venv's pins win.
     # `addsitedir` also reads the base's own .pth files, which an editable
     # install of the client needs; a plain path line would not.
-    lines = [
-        f"import site; site.addsitedir({path!r})" for path in _base_site_packages()
-    ]
+    lines = [f"import site; site.addsitedir({path!r})" for path in base_site_packages()]
     (site_dir / "_dstack_base.pth").write_text("\n".join(lines) + "\n")
     requirements_file = target / "requirements.txt"
     requirements_file.write_text(normalise(requirements) + "\n")

@@ -7,11 +7,16 @@
 2. Prepare a fresh working directory with the code, and the environment:
    the base one, or a venv for the requirements (pip's output goes to the
    log). R runs with `Rscript`, when R is installed.
-3. Start the child (Python through `bootstrap.py`, R through `launcher.py`,
-   which both set the resource limits first), in a process group of its own, with a scrubbed environment: the job's variables and
-   secrets, a push token limited to the job's team, and the progress pipe.
+3. Start the child (Python through `bootstrap.py`, R through `launcher.py`),
+   in a session of its own, with a scrubbed environment: the job's
+   variables and secrets, a push token limited to the job's team, and the
+   progress pipe. The child is a supervisor (`sandbox.py`) that forks the
+   job, confined by Landlock to its own directory and the system's, with
+   the resource limits set; it stops every process the job started when
+   the job ends or is stopped. Without Landlock, runs are refused unless
+   `JOB_ALLOW_UNSANDBOXED` is set.
 4. Pump its output and progress into events until it exits, the timeout
-   passes or a cancel arrives (both kill the whole group). Heartbeats keep
+   passes or a cancel arrives (both SIGTERM the supervisor). Heartbeats keep
    the reaper away while the child runs.
 5. Finish the attempt; `attempt_finish` retries or ends the run.
 """
@@ -43,7 +48,7 @@ from django.conf import settings
 from django.db import connections
 
 from apps.jobs import events, services
-from apps.jobs.executor import environments
+from apps.jobs.executor import environments, sandbox
 from apps.jobs.executor.output import OutputPump
 from apps.jobs.models import EventKind, RunStatus, Runtime
 from apps.jobs.secrets import Masker
@@ -56,8 +61,9 @@ BOOTSTRAP = str(Path(__file__).with_name("bootstrap.py"))
 # has collected. Progress is sent at most this often, too.
 FLUSH_SECONDS = 0.05
 FLUSH_BYTES = 64 * 1024
-# After SIGTERM the group has this long to exit before SIGKILL.
-KILL_GRACE_SECONDS = 5.0
+# After SIGTERM the supervisor stops the job's processes itself, within its
+# own grace; past this, the worker kills its group.
+KILL_GRACE_SECONDS = sandbox.GRACE_SECONDS + 2.0
 R_MISSING = (
     "R is not installed on this worker: install Debian's r-base-core "
     "(apt-get install r-base-core) to run R jobs"
@@ -313,13 +319,54 @@ def child_environment(
     return environment
 
 
+UNSANDBOXED = (
+    "Linux Landlock is not available on this worker, so the run cannot be "
+    "confined to its own directory; set DSTACK_JOB_ALLOW_UNSANDBOXED=true to "
+    "run jobs with the server's file access anyway"
+)
+
+
+def sandbox_paths(workdir: Path, bin_dir: str) -> dict[str, Any]:
+    """Return what the child may read (and execute) and write.
+
+    Read: the system's folders, the Python installs and their packages, the
+    job venvs and this executor. Write: the run's own directory. Not the
+    data directory, its secret key or database, nor other runs.
+    """
+    read = ["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"]
+    read += ["/etc", "/opt", "/proc", "/sys", "/dev", "/usr/local"]
+    read += [sys.prefix, sys.base_prefix, sys.exec_prefix, bin_dir]
+    read += [str(Path(sys.executable).resolve().parent)]
+    read += environments.base_site_packages()
+    read += environments.editable_roots()
+    read += [str(environments.envs_root()), str(Path(__file__).parent)]
+    write = [str(workdir), "/dev/shm"]
+    seen: list[str] = []
+    for path in read:
+        if path and path not in seen:
+            seen.append(path)
+    return {"read": seen, "write": write}
+
+
 def _spawn(
     attempt: _Attempt, workdir: Path, command: list[str], bin_dir: str
 ) -> Outcome:
     begun = attempt.begun
     timeout = int(begun.run.snapshot.get("timeout_seconds") or 3600)
+    if sandbox.landlock_abi() >= 1:
+        spec: dict[str, Any] = sandbox_paths(workdir, bin_dir)
+    elif settings.JOB_ALLOW_UNSANDBOXED:
+        attempt.log(
+            "[dstack: warning: Linux Landlock is not available; this run is not "
+            "confined and can read everything the server can "
+            "(DSTACK_JOB_ALLOW_UNSANDBOXED is set)]\n"
+        )
+        spec = {"off": True}
+    else:
+        return Outcome(RunStatus.FAILED, None, UNSANDBOXED)
     read_progress, write_progress = os.pipe()
     environment = child_environment(begun, workdir, bin_dir, write_progress)
+    environment[sandbox.SANDBOX_VARIABLE] = json.dumps(spec)
     memory = settings.JOB_MEMORY_LIMIT_MB * 1024 * 1024
     limits = [str(memory), str(timeout + 5)]
     if "{limits}" in command:
@@ -400,7 +447,9 @@ def _watch(
             if cancel and stopping is None:
                 stopping = RunStatus.CANCELLED
         if stopping is not None and not killed_at:
-            _kill_group(process.pid, signal.SIGTERM)
+            # The supervisor stops every process of the job, wherever
+            # `setsid` put it; its own group is not all of them.
+            _kill(process.pid, signal.SIGTERM)
             killed_at = now
         elif killed_at and now - killed_at > KILL_GRACE_SECONDS:
             _kill_group(process.pid, signal.SIGKILL)
@@ -471,6 +520,13 @@ def _read_progress(attempt: _Attempt, buffer: bytes) -> bytes:
     if len(rest) > 65536:
         rest = b""
     return rest
+
+
+def _kill(pid: int, number: signal.Signals) -> None:
+    try:
+        os.kill(pid, number)
+    except (ProcessLookupError, PermissionError):
+        pass
 
 
 def _kill_group(pid: int, number: signal.Signals) -> None:

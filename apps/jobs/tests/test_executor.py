@@ -281,3 +281,127 @@ def test_cancel_kills_the_running_process_group(
     pid = int(log_text(run).split("child ", 1)[1].split()[0])
     assert run.status == RunStatus.CANCELLED
     assert _gone_or_zombie(pid)
+
+
+def test_run_cannot_read_the_server_data_or_other_runs(
+    make_job: Any, owner: Any, tmp_path: Path, settings: Any
+) -> None:
+    data_dir = Path(settings.JOB_WORK_DIR).parent
+    secret_key = data_dir / "secret_key"
+    secret_key.write_text("server-secret-key")
+    database = data_dir / "db.sqlite3"
+    database.write_text("database")
+    config = tmp_path / "config.yaml"
+    config.write_text("token: all-teams")
+    other_run = Path(settings.JOB_WORK_DIR) / "runs" / "run-0-other"
+    other_run.mkdir(parents=True, exist_ok=True)
+    (other_run / ".dstack-config.yaml").write_text("token: other")
+    paths = [secret_key, database, config, other_run / ".dstack-config.yaml"]
+    code = textwrap.dedent(
+        f"""
+        import os
+        for path in {[str(path) for path in paths]!r}:
+            try:
+                open(path).read()
+                print("READ", path)
+            except PermissionError:
+                print("DENIED", path)
+        try:
+            os.listdir({str(other_run.parent)!r})
+            print("LISTED runs")
+        except PermissionError:
+            print("DENIED runs")
+        with open("own.txt", "w") as own:
+            own.write("mine")
+        print("OWN", open("own.txt").read())
+        """
+    )
+    job = make_job(code=code)
+
+    run = _start(job, owner)
+
+    text = log_text(run)
+    assert run.status == RunStatus.SUCCEEDED, text
+    for path in paths:
+        assert f"DENIED {path}" in text
+    assert "DENIED runs" in text
+    assert "OWN mine" in text
+
+
+def test_run_is_refused_without_landlock_unless_allowed(
+    make_job: Any, owner: Any, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from apps.jobs.executor import sandbox
+
+    monkeypatch.setattr(sandbox, "landlock_abi", lambda: 0)
+    job = make_job(code="print('unconfined')\n")
+
+    refused = _start(job, owner)
+    settings.JOB_ALLOW_UNSANDBOXED = True
+    allowed = _start(job, owner)
+
+    assert refused.status == RunStatus.FAILED
+    assert "DSTACK_JOB_ALLOW_UNSANDBOXED" in refused.error
+    assert allowed.status == RunStatus.SUCCEEDED
+    assert "this run is not confined" in log_text(allowed)
+
+
+# A grandchild in a session of its own, and one forked twice (its parent
+# gone, so it is nobody's child in the job's process group).
+_ESCAPING_CHILDREN = textwrap.dedent(
+    """
+    import os, subprocess, sys, time
+    alone = subprocess.Popen(["setsid", "sleep", "1000"])
+    read, write = os.pipe()
+    if os.fork() == 0:
+        os.setsid()
+        if os.fork() == 0:
+            os.write(write, f"{os.getpid()}\\n".encode())
+            time.sleep(1000)
+        os._exit(0)
+    twice = int(os.read(read, 64).split()[0])
+    time.sleep(0.2)
+    print("escaped", alone.pid, twice, flush=True)
+    """
+)
+
+
+def _escaped(run: Run) -> list[int]:
+    text = log_text(run)
+    assert "escaped " in text, text
+    return [int(pid) for pid in text.split("escaped ", 1)[1].split()[:2]]
+
+
+# The cancel case starts the run on a thread, which must see the committed run.
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("ending", ["exit", "timeout", "cancel"])
+def test_run_end_stops_processes_that_left_its_group(
+    ending: str, make_job: Any, owner: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    code = _ESCAPING_CHILDREN
+    if ending != "exit":
+        code += "time.sleep(60)\n"
+    job = make_job(code=code, timeout_seconds=3 if ending == "timeout" else 60)
+    if ending == "cancel":
+        monkeypatch.setattr(services, "_dispatch", lambda run_id, countdown=0: None)
+        run = services.job_run(actor=Actor(owner), job=job)
+        worker = threading.Thread(target=tasks.run_execute, args=(run.pk,))
+        worker.start()
+        for _ in range(600):
+            if "escaped " in log_text(run):
+                break
+            time.sleep(0.05)
+        services.run_cancel(actor=Actor(owner), run=run)
+        worker.join(timeout=60)
+        run.refresh_from_db()
+    else:
+        run = _start(job, owner)
+
+    expected = {
+        "exit": RunStatus.SUCCEEDED,
+        "timeout": RunStatus.TIMED_OUT,
+        "cancel": RunStatus.CANCELLED,
+    }[ending]
+    assert run.status == expected, log_text(run)
+    for pid in _escaped(run):
+        assert _gone_or_zombie(pid)
