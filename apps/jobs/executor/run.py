@@ -497,6 +497,46 @@ def _drain(attempt: _Attempt, selector: selectors.BaseSelector) -> None:
                 _read_progress(attempt, data)
 
 
+def _number(value: object) -> float | None:
+    """Return `value` if it is a finite, non-negative number, else None."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    if value != value or value in (float("inf"), float("-inf")) or value < 0:
+        return None
+    return value
+
+
+def progress_report(report: object, masker: Masker) -> dict[str, Any] | None:
+    """Return the progress to record of one report, or None if it is invalid.
+
+    `current` must be a finite number of at least 0, and `total` one too or
+    absent (0 counts as unknown); a `current` past `total` is shown as
+    `total`. The text is masked as the log is.
+    """
+    if not isinstance(report, dict):
+        return None
+    current = _number(report.get("current"))
+    if current is None:
+        return None
+    total = None
+    if report.get("total") is not None:
+        total = _number(report.get("total"))
+        if total is None:
+            return None
+        if total == 0:
+            total = None
+        else:
+            current = min(current, total)
+    return {
+        "current": current,
+        "total": total,
+        "desc": masker.mask(str(report.get("desc") or ""))[:200],
+        "elapsed": _number(report.get("elapsed")),
+        "source": masker.mask(str(report.get("source") or ""))[:20],
+        "at": time.time(),
+    }
+
+
 def _read_progress(attempt: _Attempt, buffer: bytes) -> bytes:
     """Keep the latest well-formed progress report; return the unfinished tail."""
     *lines, rest = buffer.split(b"\n")
@@ -505,18 +545,9 @@ def _read_progress(attempt: _Attempt, buffer: bytes) -> bytes:
             report = json.loads(line)
         except ValueError:
             continue
-        if isinstance(report, dict) and isinstance(report.get("current"), (int, float)):
-            total = report.get("total")
-            attempt.progress = {
-                "current": report["current"],
-                "total": total if isinstance(total, (int, float)) else None,
-                "desc": str(report.get("desc") or "")[:200],
-                "elapsed": report.get("elapsed")
-                if isinstance(report.get("elapsed"), (int, float))
-                else None,
-                "source": str(report.get("source") or "")[:20],
-                "at": time.time(),
-            }
+        progress = progress_report(report, attempt.pump.masker)
+        if progress is not None:
+            attempt.progress = progress
     if len(rest) > 65536:
         rest = b""
     return rest

@@ -405,3 +405,52 @@ def test_run_end_stops_processes_that_left_its_group(
     assert run.status == expected, log_text(run)
     for pid in _escaped(run):
         assert _gone_or_zombie(pid)
+
+
+def test_secrets_are_masked_in_progress(make_job: Any, owner: Any) -> None:
+    code = textwrap.dedent(
+        """
+        import os, time
+        import dstack
+        for _ in dstack.progress(range(2), desc="desc-" + os.environ["API_KEY"]):
+            pass
+        time.sleep(0.5)
+        """
+    )
+    job = make_job(code=code, secrets={"API_KEY": "s3cr3t-value-123"})
+
+    run = _start(job, owner)
+
+    reports = progress_events(run)
+    assert reports
+    assert all("s3cr3t-value-123" not in str(report) for report in reports)
+    assert run.progress["desc"] == "desc-********"
+
+
+def test_progress_reports_out_of_range_are_ignored(make_job: Any, owner: Any) -> None:
+    code = textwrap.dedent(
+        """
+        import json, os, time
+        fd = int(os.environ["DSTACK_PROGRESS_FD"])
+        for report in [
+            {"current": 3, "total": 10},
+            {"current": 77, "total": -1},
+            {"current": -5, "total": 10},
+            {"current": float("inf"), "total": 10},
+            {"current": True, "total": 10},
+        ]:
+            os.write(fd, (json.dumps(report) + "\\n").encode())
+            time.sleep(0.1)
+        os.write(fd, b'{"current": 12, "total": 10}\\n')
+        time.sleep(0.3)
+        """
+    )
+    job = make_job(code=code)
+
+    run = _start(job, owner)
+
+    shown = [(r["current"], r["total"]) for r in progress_events(run)]
+    assert run.status == RunStatus.SUCCEEDED
+    assert (3, 10) in shown
+    assert all(current >= 0 and total > 0 for current, total in shown)
+    assert run.progress["current"] == 10
