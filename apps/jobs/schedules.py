@@ -60,19 +60,32 @@ class CronFields:
     month_of_year: set[int]
 
 
+# Longer input is refused; error messages quote at most `SHOWN` characters.
+MAX_CRON_LENGTH = 200
+MAX_TIMEZONE_LENGTH = 64
+SHOWN = 60
+
+
+def shown(value: str) -> str:
+    """Quote `value` for an error message, cut to `SHOWN` characters."""
+    if len(value) <= SHOWN:
+        return repr(value)
+    return repr(value[:SHOWN]) + f"... ({len(value):,} characters)"
+
+
 def validate_timezone(value: object, *, field: str = "timezone") -> str:
     if not isinstance(value, str) or not value.strip():
         raise InvalidInput("timezone must be an IANA time zone name", field=field)
     name = value.strip()
-    if name not in _zone_names():
+    if len(name) > MAX_TIMEZONE_LENGTH or name not in _zone_names():
         raise InvalidInput(
-            f"unknown time zone {name!r}: use an IANA name such as Europe/Berlin",
+            f"unknown time zone {shown(name)}: use an IANA name such as Europe/Berlin",
             field=field,
         )
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise InvalidInput(f"unknown time zone {name!r}", field=field) from None
+        raise InvalidInput(f"unknown time zone {shown(name)}", field=field) from None
     return name
 
 
@@ -98,11 +111,17 @@ def parse_cron(expression: object, *, field: str = "cron") -> CronFields:
     """Parse a five-field cron expression with Celery's parser."""
     if not isinstance(expression, str) or not expression.strip():
         raise InvalidInput("cron must be a five-field cron expression", field=field)
+    if len(expression) > MAX_CRON_LENGTH:
+        raise InvalidInput(
+            f"cron must be at most {MAX_CRON_LENGTH} characters, not "
+            f"{len(expression):,}",
+            field=field,
+        )
     parts = expression.split()
     if len(parts) != 5:
         raise InvalidInput(
             f"cron must have five fields (minute hour day month weekday), "
-            f"not {len(parts)}: {expression!r}",
+            f"not {len(parts)}: {shown(expression)}",
             field=field,
         )
     minute, hour, day_of_month, month, day_of_week = parts
@@ -116,7 +135,7 @@ def parse_cron(expression: object, *, field: str = "cron") -> CronFields:
         )
     except (ValueError, TypeError, KeyError, IndexError) as error:
         raise InvalidInput(
-            f"cron expression {expression!r} does not parse: {error}", field=field
+            f"cron expression {shown(expression)} does not parse: {error}", field=field
         ) from None
     fields = CronFields(
         minute=set(schedule.minute),
@@ -127,7 +146,7 @@ def parse_cron(expression: object, *, field: str = "cron") -> CronFields:
     )
     if not fields.minute or not fields.hour or not fields.day_of_month:
         raise InvalidInput(
-            f"cron expression {expression!r} matches nothing", field=field
+            f"cron expression {shown(expression)} matches nothing", field=field
         )
     return fields
 

@@ -156,3 +156,36 @@ def test_nul_in_a_job_name_is_not_found(owner_api: Any) -> None:
         response = method(f"{JOBS}/%00{suffix}")
 
         assert response.status_code == 404, suffix
+
+
+def test_schedule_preview_quotes_a_long_zone_cut_short(owner_api: Any) -> None:
+    zone = "Z" * 5000
+
+    response = owner_api.get(
+        "/api/schedule-preview", {"cron": "0 6 * * *", "timezone": zone}
+    )
+
+    message = response.json()["error"]["message"]
+    assert response.status_code == 400
+    assert "unknown time zone" in message
+    assert len(message) < 300
+
+
+def test_it_rejects_a_cron_expression_over_the_length_limit(owner_api: Any) -> None:
+    cron = "0 6 * * " + ",".join(["1"] * 5000)
+
+    response = owner_api.post(
+        JOBS,
+        {
+            "name": "nightly",
+            "code": "print(1)\n",
+            "schedule": {"kind": "cron", "cron": cron, "timezone": "UTC"},
+        },
+        format="json",
+    )
+
+    error = response.json()["error"]
+    assert response.status_code == 400
+    assert error["field"] == "schedule.cron"
+    assert "at most 200 characters" in error["message"]
+    assert len(error["message"]) < 300
