@@ -6,7 +6,10 @@ The webhook receives a JSON POST:
      "timed_out", "error": "...", "url": "https://.../acme/-/runs/34"}
 
 It is sent by a Celery task with a 10-second timeout, and tried three times
-with growing pauses; the last failure is logged.
+with growing pauses; the last failure is logged. Redirects are not
+followed, and a host that resolves to a loopback, link-local or private
+address is refused (at save and at each send) unless
+`JOB_WEBHOOK_ALLOW_PRIVATE` is set.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from django.core.mail import send_mail
 from django.urls import reverse
 
 from apps.jobs.models import Run
+from apps.jobs.validation import webhook_address_problem
 
 logger = logging.getLogger(__name__)
 
@@ -86,9 +90,18 @@ def webhook_send(*, run_id: int) -> bool:
         return False
     payload = webhook_payload(run)
     for attempt in range(1, WEBHOOK_TRIES + 1):
+        # Checked again at each send: what a name resolves to can change.
+        refused = webhook_address_problem(run.job.webhook_url)
+        if refused:
+            logger.warning("run webhook not sent: run=%s: %s", run.pk, refused)
+            return False
         try:
+            # A redirect could lead to an address that was not checked.
             response = requests.post(
-                run.job.webhook_url, json=payload, timeout=WEBHOOK_TIMEOUT
+                run.job.webhook_url,
+                json=payload,
+                timeout=WEBHOOK_TIMEOUT,
+                allow_redirects=False,
             )
             if response.status_code < 400:
                 return True

@@ -5,10 +5,14 @@ from __future__ import annotations
 import base64
 import binascii
 import io
+import ipaddress
 import re
+import socket
 import zipfile
 from typing import Any
 from urllib.parse import urlsplit
+
+from django.conf import settings
 
 from apps.core.errors import InvalidInput
 from apps.jobs import schedules
@@ -119,7 +123,8 @@ def validate_bundle(value: object) -> bytes:
         parts = name.replace("\\", "/").split("/")
         if name.startswith("/") or ".." in parts:
             raise InvalidInput(
-                f"bundle entry {name!r} points outside the folder", field="bundle"
+                f"bundle entry {schedules.shown(name)} points outside the folder",
+                field="bundle",
             )
     return data
 
@@ -152,7 +157,7 @@ def validate_env(value: object) -> dict[str, str]:
 def validate_env_name(name: object, *, field: str) -> str:
     if not isinstance(name, str) or not ENV_NAME_PATTERN.match(name):
         raise InvalidInput(
-            f"{field}: {name!r} is not a valid variable name "
+            f"{field}: {schedules.shown(str(name))} is not a valid variable name "
             "(letters, digits and '_', not starting with a digit)",
             field=field,
         )
@@ -225,7 +230,55 @@ def validate_webhook(value: object) -> str:
         raise InvalidInput(
             "webhook_url must be an http or https URL", field="webhook_url"
         )
+    problem = webhook_address_problem(value, resolve_failure_ok=True)
+    if problem:
+        raise InvalidInput(f"webhook_url {problem}", field="webhook_url")
     return value
+
+
+def _internal(address: str) -> bool:
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return (
+        ip.is_private
+        or ip.is_loopback
+        or ip.is_link_local
+        or ip.is_multicast
+        or ip.is_reserved
+        or ip.is_unspecified
+    )
+
+
+def webhook_address_problem(url: str, *, resolve_failure_ok: bool = False) -> str:
+    """Tell why the webhook must not be sent to `url`'s host; "" if it may.
+
+    Loopback, link-local and private addresses are refused (the webhook
+    would reach this server's own network), unless
+    `JOB_WEBHOOK_ALLOW_PRIVATE` is set. A name counts by every address it
+    resolves to. When it does not resolve, saving may go on
+    (`resolve_failure_ok`); sending may not.
+    """
+    if settings.JOB_WEBHOOK_ALLOW_PRIVATE:
+        return ""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        return "has an invalid port"
+    try:
+        found = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError):
+        return "" if resolve_failure_ok else f"host {host} does not resolve"
+    for *_, address in found:
+        if _internal(str(address[0])):
+            return (
+                "must not point at a loopback, link-local or private address "
+                f"({host}); an operator can allow them with "
+                "DSTACK_JOB_WEBHOOK_ALLOW_PRIVATE"
+            )
+    return ""
 
 
 def validate_schedule(value: object) -> dict[str, Any]:

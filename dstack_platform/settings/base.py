@@ -130,9 +130,7 @@ COLLECTED_STATIC_ROOT = Path(
 )
 COLLECTED_STATIC_STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {
-        "BACKEND": "apps.core.staticstorage.StaticFilesStorage"
-    },
+    "staticfiles": {"BACKEND": "apps.core.staticstorage.StaticFilesStorage"},
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -229,6 +227,9 @@ JOB_LOG_RETENTION_DAYS = config.integer("DSTACK_JOB_LOG_RETENTION_DAYS", 30, min
 # Runs are confined with Linux Landlock; where the kernel has none, they are
 # refused unless this is set, and then run with the server's file access.
 JOB_ALLOW_UNSANDBOXED = config.boolean("DSTACK_JOB_ALLOW_UNSANDBOXED", False)
+# Webhooks to loopback, link-local and private addresses are refused unless
+# this is set (a webhook must not reach into the server's own network).
+JOB_WEBHOOK_ALLOW_PRIVATE = config.boolean("DSTACK_JOB_WEBHOOK_ALLOW_PRIVATE", False)
 CELERY_BEAT_SCHEDULE.update(
     {
         "reap-stale-runs": {

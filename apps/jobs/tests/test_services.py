@@ -33,6 +33,14 @@ from apps.users.actors import Actor
         ({"secrets": {"KEY": 5}}, "secrets"),
         ({"entrypoint": "../main.py"}, "entrypoint"),
         ({"webhook_url": "ftp://example.com/hook"}, "webhook_url"),
+        ({"webhook_url": "http://127.0.0.1:18105/api/user"}, "webhook_url"),
+        ({"webhook_url": "http://localhost/hook"}, "webhook_url"),
+        ({"webhook_url": "http://[::1]/hook"}, "webhook_url"),
+        ({"webhook_url": "http://[::ffff:127.0.0.1]/hook"}, "webhook_url"),
+        ({"webhook_url": "http://169.254.169.254/latest"}, "webhook_url"),
+        ({"webhook_url": "http://10.1.2.3/hook"}, "webhook_url"),
+        ({"webhook_url": "http://192.168.0.1/hook"}, "webhook_url"),
+        ({"webhook_url": "http://0.0.0.0/hook"}, "webhook_url"),
         ({"bundle": "not base64!"}, "bundle"),
         ({"watchers": ["eve"]}, "watchers"),
     ],
@@ -248,7 +256,47 @@ def test_failure_emails_the_owner_and_watchers(
     assert f"/acme/-/runs/{run.pk}" in mail.outbox[0].body
 
 
-def test_failure_posts_the_webhook(make_job: Any, owner: Any) -> None:
+def _hook_server(received: list[dict[str, Any]]) -> Any:
+    import http.server
+    import json
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - the http.server hook
+            length = int(self.headers["Content-Length"])
+            received.append(json.loads(self.rfile.read(length)))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            return
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    server.timeout = 1
+    return server
+
+
+def test_webhook_to_a_private_address_is_refused_at_send(
+    make_job: Any, owner: Any, settings: Any
+) -> None:
+    received: list[dict[str, Any]] = []
+    server = _hook_server(received)
+    settings.JOB_WEBHOOK_ALLOW_PRIVATE = True
+    url = f"http://127.0.0.1:{server.server_port}/hook"
+    job = make_job(code="raise SystemExit(2)\n", webhook_url=url)
+    run = services.job_run(actor=Actor(owner), job=job)
+    tasks.run_execute(run.pk)
+    settings.JOB_WEBHOOK_ALLOW_PRIVATE = False
+
+    sent = notifications.webhook_send(run_id=run.pk)
+    server.handle_request()
+    server.server_close()
+
+    assert not sent
+    assert received == []
+
+
+def test_failure_posts_the_webhook(make_job: Any, owner: Any, settings: Any) -> None:
+    settings.JOB_WEBHOOK_ALLOW_PRIVATE = True
     import http.server
     import json
     import threading
