@@ -108,6 +108,24 @@
     return iso.replace("T", " ").slice(0, 19);
   }
 
+  let durationAnchor = null;
+  let ticker = null;
+
+  function tick() {
+    if (!durationAnchor) return;
+    const seconds = durationAnchor.seconds + (performance.now() - durationAnchor.at) / 1000;
+    setText("run-duration", `${seconds.toFixed(1)} s`);
+  }
+
+  function startTicking() {
+    if (ticker === null) ticker = setInterval(tick, 100);
+  }
+
+  function stopTicking() {
+    if (ticker !== null) clearInterval(ticker);
+    ticker = null;
+  }
+
   function showStatus(run) {
     status = run.status;
     const badge = document.getElementById("run-status");
@@ -118,8 +136,13 @@
     setText("run-exit", run.exit_code === null ? "—" : String(run.exit_code));
     setText("run-attempts", String(run.attempts));
     if (run.duration_seconds !== null && run.duration_seconds !== undefined) {
+      // The server counts the duration when it sends the status; while the
+      // run goes on, the page counts on from there.
+      durationAnchor = { seconds: run.duration_seconds, at: performance.now() };
       setText("run-duration", `${run.duration_seconds.toFixed(1)} s`);
     }
+    if (run.status === "running" && durationAnchor) startTicking();
+    else stopTicking();
     const error = document.getElementById("run-error");
     error.textContent = run.error || "";
     error.hidden = !run.error;

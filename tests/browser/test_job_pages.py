@@ -59,6 +59,11 @@ def test_run_page_shows_log_and_progress_before_the_run_ends(
         "parseFloat(document.querySelector('#progress-bar').style.width) > 40"
     )
     eta = page.get_by_test_id("eta").text_content()
+    # The duration counts on while the run goes, without a new status.
+    page.wait_for_function(
+        "document.querySelector('[data-testid=run-status]').textContent === 'Running'"
+        " && parseFloat(document.querySelector('#run-duration').textContent) >= 1"
+    )
     status_while_moving = page.get_by_test_id("run-status").text_content()
     page.wait_for_function(
         "document.querySelector('[data-testid=run-status]').textContent === 'Succeeded'",
