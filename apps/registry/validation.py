@@ -18,7 +18,12 @@ from apps.core.errors import InvalidInput
 
 MODEL_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 ALIAS_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
-FLAVOR_RE = re.compile(r"^[a-z][a-z0-9_-]{0,49}$")
+# The flavors the client can load. A new flavor is added here first: the
+# server refuses what no client it knows of could pull, and an older client
+# that pulls a newer flavor is told to upgrade.
+FLAVORS = frozenset(
+    {"files", "keras", "lightgbm", "onnx", "pytorch", "sklearn", "xgboost"}
+)
 # `latest` names the newest version everywhere a version is looked up, so
 # no alias may take it.
 RESERVED_ALIASES = frozenset({"latest"})
@@ -265,9 +270,11 @@ def parse_version_push(body: object) -> VersionSpec:
     """Check the body of a push of a new version; raise on the first fault."""
     payload = _object(body, field=None)
     flavor = payload.get("flavor")
-    if not isinstance(flavor, str) or not FLAVOR_RE.match(flavor):
+    if flavor not in FLAVORS:
         raise InvalidInput(
-            "flavor must be a lowercase name such as sklearn or file", field="flavor"
+            f"flavor must be one of {', '.join(sorted(FLAVORS))}: a client that "
+            "pushes another flavor needs a newer server",
+            field="flavor",
         )
 
     raw = payload.get("files")

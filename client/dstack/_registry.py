@@ -596,6 +596,7 @@ class Models:
             sha256=sha256,
             size=item.get("size"),
             directory=directory,
+            what=f"the model file {item['path']}",
         )
         stamp.write_text(_stamp_of(path))
         return path

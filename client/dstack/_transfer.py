@@ -369,8 +369,11 @@ def download(
     directory: Path,
     attempts: int = 3,
     sleep: Callable[[float], None] = time.sleep,
+    what: str = "the attachment",
 ) -> Path:
     """Stream `url` into `directory`/`sha256` and verify the hash.
+
+    `what` names the object in errors, as in "downloading the model file".
 
     The bytes go to a temporary file first and are renamed only once the hash
     matches, so the cache never contains a partial or wrong file.
@@ -383,10 +386,14 @@ def download(
     for attempt in range(1, attempts + 1):
         try:
             if size is not None and size >= RANGED_THRESHOLD:
-                ranged = _download_ranged(client, url, sha256, size, directory, target)
+                ranged = _download_ranged(
+                    client, url, sha256, size, directory, target, what=what
+                )
                 if ranged is not None:
                     return ranged
-            return _download_once(client, url, sha256, size, directory, target)
+            return _download_once(
+                client, url, sha256, size, directory, target, what=what
+            )
         except TransportError as exc:
             if attempt == attempts:
                 raise
@@ -423,6 +430,7 @@ def _download_ranged(
     directory: Path,
     target: Path,
     workers: int = DEFAULT_WORKERS,
+    what: str = "the attachment",
 ) -> Path | None:
     """Fetch a large object as parallel byte ranges written in place.
 
@@ -451,7 +459,7 @@ def _download_ranged(
                             request=response.request,
                             response=response,
                         )
-                    raise error_from_response(response, "downloading the attachment")
+                    raise error_from_response(response, f"downloading {what}")
                 position = start
                 for chunk in response.iter_bytes(CHUNK_SIZE):
                     if position + len(chunk) > end:
@@ -495,6 +503,7 @@ def _download_once(
     size: int | None,
     directory: Path,
     target: Path,
+    what: str = "the attachment",
 ) -> Path:
     descriptor, temporary_name = tempfile.mkstemp(dir=directory, prefix=".download-")
     temporary = Path(temporary_name)
@@ -515,7 +524,7 @@ def _download_once(
                                 response=response,
                             )
                         raise error_from_response(
-                            response, "downloading the attachment"
+                            response, f"downloading {what}"
                         )
                     for chunk in response.iter_bytes(CHUNK_SIZE):
                         digest.update(chunk)

@@ -48,8 +48,11 @@ def _check_body_size(request: Request) -> None:
         length = 0
     if length > settings.INLINE_LIMIT:
         raise PayloadTooLarge(
-            f"the request body is {length} bytes; at most {settings.INLINE_LIMIT} may "
-            "go inline, so send larger files without data and upload them",
+            f"the request body is {length} bytes, more than the "
+            f"{settings.INLINE_LIMIT} a push may send: keep the description "
+            f"(at most {validation.MAX_DESCRIPTION:,} characters), metrics, params "
+            "and signature small, and send larger files without data to upload "
+            "them",
             field="body",
         )
 

@@ -309,3 +309,32 @@ def test_it_rejects_integers_too_large_for_a_number(owner_api: Any, field: str) 
     assert response.status_code == 400
     assert _error(response)["field"] == f"{field}.huge"
     assert not RegisteredModel.objects.exists()
+
+
+@pytest.mark.parametrize("flavor", ["evil", "file"])
+def test_it_rejects_a_flavor_no_client_can_load(owner_api: Any, flavor: str) -> None:
+    response = owner_api.post(
+        model_url("acme", "churn", "/versions"),
+        push_body({"a": b"1"}, flavor=flavor),
+        format="json",
+    )
+
+    assert response.status_code == 400
+    assert _error(response)["field"] == "flavor"
+    assert "files" in _error(response)["message"]
+    assert not RegisteredModel.objects.exists()
+
+
+def test_it_names_the_description_when_the_body_is_too_large(
+    owner_api: Any, settings: Any
+) -> None:
+    settings.INLINE_LIMIT = 1000
+
+    response = owner_api.post(
+        model_url("acme", "churn", "/versions"),
+        push_body({"a": b"1"}, description="x" * 2000),
+        format="json",
+    )
+
+    assert response.status_code == 413
+    assert "description" in _error(response)["message"]
