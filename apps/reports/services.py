@@ -15,10 +15,14 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.audit.services import audit_record
-from apps.core.errors import InvalidInput
+from apps.core.errors import InvalidInput, PermissionDenied
 from apps.reports import events
 from apps.reports.models import Card, CardWidth, Report
-from apps.reports.selectors import SHARE_TARGET, stack_get_for_card
+from apps.reports.selectors import (
+    SHARE_TARGET,
+    readable_stack_ids,
+    stack_get_for_card,
+)
 from apps.stacks.models import Revision, RevisionState
 from apps.users.actors import Actor
 from apps.users.models import Access, Share, Team
@@ -68,6 +72,16 @@ def _title(value: object) -> str:
     if not title:
         raise InvalidInput("title must not be empty", field="title")
     return title
+
+
+def _card_title(value: object) -> str:
+    """Return a card's title; a card added without one is titled by its stack."""
+    if value is None:
+        raise InvalidInput(
+            "title must not be empty; leave it out to title the card by its stack",
+            field="title",
+        )
+    return _title(value)
 
 
 def _access(value: object) -> str:
@@ -167,8 +181,6 @@ def report_update(
     payload = _require_object(body)
     _reject_unknown(payload, REPORT_FIELDS)
     if "access" in payload and not may_change_access:
-        from apps.core.errors import PermissionDenied
-
         raise PermissionDenied(
             "only members of the report's team change its access", field="access"
         )
@@ -236,7 +248,7 @@ def card_add(*, actor: Actor, report: Report, body: object) -> Card:
     if "stack" not in payload:
         raise InvalidInput("stack is required", field="stack")
     stack = stack_get_for_card(actor, report, payload["stack"])
-    title = _text(payload.get("title"), field="title", limit=MAX_TITLE).strip()
+    title = _card_title(payload["title"]) if "title" in payload else ""
     description = _text(
         payload.get("description"), field="description", limit=MAX_CARD_DESCRIPTION
     )
@@ -267,7 +279,14 @@ def card_add(*, actor: Actor, report: Report, body: object) -> Card:
 
 
 def card_update(*, actor: Actor, report: Report, card: Card, body: object) -> Card:
-    """Change a card's title, description, width or pinned revision."""
+    """Change a card's title, description, width or pinned revision.
+
+    Only an actor who may read the card's stack changes which revision it
+    shows. Others (an editor the report is shared with, say) still change
+    its title, description and width, which belong to the report, and may
+    remove it; they are refused before the revision is looked at, so the
+    answer names no stack and tells nothing of its revisions.
+    """
     payload = _require_object(body)
     _reject_unknown(payload, CARD_FIELDS)
     if "stack" in payload:
@@ -275,9 +294,17 @@ def card_update(*, actor: Actor, report: Report, card: Card, body: object) -> Ca
             "a card's stack cannot be changed: remove the card and add another",
             field="stack",
         )
+    if "revision" in payload and not readable_stack_ids(
+        actor, report.team, [card.stack]
+    ):
+        raise PermissionDenied(
+            f"card {card.pk} shows a stack you cannot read: only its readers "
+            "choose the revision it shows",
+            field="revision",
+        )
     fields = []
     if "title" in payload:
-        card.title = _text(payload["title"], field="title", limit=MAX_TITLE).strip()
+        card.title = _card_title(payload["title"])
         fields.append("title")
     if "description" in payload:
         card.description = _text(

@@ -222,3 +222,67 @@ def test_shared_page_lists_reports_shared_with_me(
     page = client.get("/shared").content.decode()
 
     assert f'href="/acme/-/reports/{report["id"]}">For Eve</a>' in page
+
+
+@pytest.fixture
+def shared_with_editor(owner_api: Any, mixed: dict[str, Any]) -> dict[str, Any]:
+    """The mixed report shared with the outsider eve as an editor."""
+    owner_api.post(
+        reports_url("acme", f"/{mixed['id']}/shares"),
+        {"username": "eve", "role": "editor"},
+        format="json",
+    )
+    push_regions(owner_api, "acme", "secret/figures")
+    return mixed
+
+
+@pytest.mark.parametrize("revision", [1, 2, 3, None])
+def test_card_revision_is_refused_to_an_editor_who_cannot_read_its_stack(
+    owner_api: Any,
+    outsider_api: Any,
+    shared_with_editor: dict[str, Any],
+    revision: Any,
+) -> None:
+    report = shared_with_editor
+    secret = report_of(owner_api, report)["cards"][1]
+
+    response = outsider_api.patch(
+        reports_url("acme", f"/{report['id']}/cards/{secret['id']}"),
+        {"revision": revision},
+        format="json",
+    )
+
+    # The same response for revisions that exist and that do not, naming no stack.
+    assert response.status_code == 403
+    error = response.json()["error"]
+    assert error["field"] == "revision"
+    assert "secret" not in error["message"]
+    assert "figures" not in error["message"]
+    after = report_of(owner_api, report)["cards"][1]
+    assert after["follows"] is True
+    assert after["revision"] == 2
+
+
+def test_unreadable_card_is_retitled_and_removed_by_an_editor(
+    owner_api: Any, outsider_api: Any, shared_with_editor: dict[str, Any]
+) -> None:
+    report = shared_with_editor
+    secret = report_of(owner_api, report)["cards"][1]
+    card_url = reports_url("acme", f"/{report['id']}/cards/{secret['id']}")
+
+    retitled = outsider_api.patch(
+        card_url, {"title": "Withheld", "width": "half"}, format="json"
+    )
+    removed = outsider_api.delete(card_url)
+
+    assert retitled.status_code == 200
+    assert retitled.json()["cards"][1]["title"] == "Withheld"
+    assert retitled.json()["cards"][1]["available"] is False
+    assert removed.status_code == 204
+    assert [card["title"] for card in report_of(owner_api, report)["cards"]] == ["Open"]
+
+
+def report_of(client: Any, report: dict[str, Any]) -> dict[str, Any]:
+    response = client.get(reports_url("acme", f"/{report['id']}"))
+    assert response.status_code == 200
+    return response.json()  # type: ignore[no-any-return]

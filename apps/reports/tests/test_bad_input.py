@@ -210,3 +210,21 @@ def test_it_answers_404_for_a_report_of_another_team(
     response = owner_api.get(reports_url("acme", f"/{theirs['id']}"))
 
     assert error_of(response) == (404, "report", "not_found")
+
+
+@pytest.mark.parametrize("title", ["", "   ", None])
+def test_it_rejects_an_empty_card_title(
+    owner_api: Any, report: dict[str, Any], title: Any
+) -> None:
+    added = owner_api.post(
+        cards_url(report), {"stack": "sales/a", "title": title}, format="json"
+    )
+    card = card_add(owner_api, report, "sales/a", title="Regions")["cards"][0]
+    changed = owner_api.patch(
+        cards_url(report, f"/{card['id']}"), {"title": title}, format="json"
+    )
+
+    assert error_of(added)[:2] == (400, "title")
+    assert error_of(changed)[:2] == (400, "title")
+    stored = owner_api.get(reports_url("acme", f"/{report['id']}")).json()
+    assert [card["title"] for card in stored["cards"]] == ["Regions"]
