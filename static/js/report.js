@@ -86,9 +86,27 @@
 
   // -- selection: shared controls and each card's own -------------------------
 
-  // control key -> chosen position; a shared control's key is its name, a
+  // control key -> chosen value; a shared control's key is its name, a
   // card's own control's key is "c<card id>.<name>", as in the URL query.
+  // Values, not their positions, are kept: a new revision can insert a value
+  // anywhere in a control's list.
   const chosen = new Map();
+
+  // The position a control shows for its key: the chosen value's, else the
+  // nearest number's (or the first) when the chosen value is not in the list.
+  function positionOf(control, key) {
+    if (!chosen.has(key)) return 0;
+    const wanted = chosen.get(key);
+    const exact = control.values.findIndex(function (value) { return canonical(value) === canonical(wanted); });
+    if (exact >= 0) return exact;
+    let best = 0;
+    if (typeof wanted === "number") {
+      control.values.forEach(function (value, i) {
+        if (typeof value === "number" && Math.abs(value - wanted) < Math.abs(control.values[best] - wanted)) best = i;
+      });
+    }
+    return best;
+  }
 
   function localKey(card, name) { return "c" + card.id + "." + name; }
 
@@ -106,8 +124,9 @@
     const query = new URLSearchParams(window.location.search);
     allControls().forEach(function (item) {
       if (chosen.has(item.key)) return;
+      if (!item.control.values.length) return;
       const position = positionFromQuery(item.control, query.get(item.key));
-      chosen.set(item.key, position === null ? 0 : position);
+      chosen.set(item.key, item.control.values[position === null ? 0 : position]);
     });
   }
 
@@ -119,10 +138,7 @@
       if (keys.has(key) || /^c\d+\./.test(key)) url.searchParams.delete(key);
     });
     allControls().forEach(function (item) {
-      const position = chosen.get(item.key);
-      if (position !== undefined && position !== null) {
-        url.searchParams.set(item.key, queryValue(item.control.values[position]));
-      }
+      if (chosen.has(item.key)) url.searchParams.set(item.key, queryValue(chosen.get(item.key)));
     });
     window.history.replaceState(null, "", url.pathname + url.search + url.hash);
   }
@@ -132,30 +148,45 @@
   function requestedValues(card) {
     const requested = {};
     data.controls.forEach(function (control) {
-      const position = chosen.get(control.name);
-      if (position !== undefined) requested[control.name] = canonical(control.values[position]);
+      if (chosen.has(control.name)) requested[control.name] = canonical(chosen.get(control.name));
     });
     (card.controls || []).forEach(function (control) {
-      const position = chosen.get(localKey(card, control.name));
-      if (position !== undefined) requested[control.name] = canonical(control.values[position]);
+      const key = localKey(card, control.name);
+      if (chosen.has(key)) requested[control.name] = canonical(chosen.get(key));
     });
     return requested;
   }
 
+  // How far a param's value is from the requested one: 0 when equal, the
+  // difference for two numbers, and Infinity for other values that differ.
+  function distance(requested, value) {
+    if (requested === canonical(value)) return 0;
+    const wanted = JSON.parse(requested);
+    if (typeof wanted === "number" && typeof value === "number") return Math.abs(wanted - value);
+    return Infinity;
+  }
+
   // The attachment that agrees with the requested values on the most params;
-  // params the card does not have are ignored, and the first one wins ties.
+  // among those, the one whose numbers are nearest the requested ones, then
+  // the first. Params the card does not have are ignored.
   function chooseAttachment(card) {
     const requested = requestedValues(card);
     let best = null;
     let bestScore = -1;
+    let bestDistance = Infinity;
     card.attachments.forEach(function (attachment) {
       let score = 0;
+      let away = 0;
       Object.keys(attachment.params).forEach(function (name) {
-        if (requested[name] === canonical(attachment.params[name])) score += 1;
+        if (requested[name] === undefined) return;
+        const gap = distance(requested[name], attachment.params[name]);
+        if (gap === 0) score += 1;
+        else if (gap !== Infinity) away += gap;
       });
-      if (score > bestScore) {
+      if (score > bestScore || (score === bestScore && away < bestDistance)) {
         best = attachment;
         bestScore = score;
+        bestDistance = away;
       }
     });
     return { attachment: best, requested: requested };
@@ -168,7 +199,7 @@
   function buildControl(control, key) {
     controlCounter += 1;
     const id = "control-" + controlCounter;
-    const position = chosen.get(key) || 0;
+    const position = positionOf(control, key);
     let wrapper;
     if (control.control === "tabs") {
       wrapper = element("div", { class: "control control-tabs tabs", role: "tablist", "data-key": key, "data-param": control.name, "data-control": "tabs" });
@@ -232,8 +263,10 @@
     } else {
       position = Number(target.value);
     }
-    if (position < 0 || position === chosen.get(item.key)) return;
-    chosen.set(item.key, position);
+    if (position < 0 || position >= item.control.values.length) return;
+    const value = item.control.values[position];
+    if (chosen.has(item.key) && canonical(chosen.get(item.key)) === canonical(value)) return;
+    chosen.set(item.key, value);
     if (item.control.control === "slider") {
       const output = document.getElementById(target.id + "-value");
       if (output) output.textContent = displayValue(item.control.values[position]);
@@ -544,7 +577,9 @@
     note.hidden = missing.length === 0;
     note.textContent = missing.length ? "No attachment has " + missing.map(function (name) {
       return name + " " + displayValue(JSON.parse(picked.requested[name]));
-    }).join(", ") + "; showing the closest." : "";
+    }).join(", ") + "; showing " + missing.map(function (name) {
+      return name + " " + displayValue(attachment.params[name]);
+    }).join(", ") + "." : "";
     const described = node.querySelector(".attachment-description");
     if (attachment.description === null) {
       described.hidden = true;
@@ -598,26 +633,11 @@
   }
 
   function applyView(view) {
-    // Positions shift when a new revision adds values, so the choices are
-    // carried over by value.
-    const values = new Map();
-    allControls().forEach(function (item) {
-      const position = chosen.get(item.key);
-      if (position !== undefined && position !== null && position < item.control.values.length) {
-        values.set(item.key, canonical(item.control.values[position]));
-      }
-    });
     const page = {};
     PAGE_KEYS.forEach(function (key) { if (key in data) page[key] = data[key]; });
     data = Object.assign(view, page);
-    chosen.clear();
-    allControls().forEach(function (item) {
-      if (!values.has(item.key)) return;
-      const position = item.control.values.findIndex(function (value) {
-        return canonical(value) === values.get(item.key);
-      });
-      if (position >= 0) chosen.set(item.key, position);
-    });
+    // The choices are values, so they stay put when a new revision inserts
+    // values; controls that appeared take theirs from the URL.
     readQuery();
     document.getElementById("report-title").textContent = data.title;
     const description = document.getElementById("report-description");
@@ -690,7 +710,10 @@
       error.hidden = false;
     }
     save.addEventListener("click", function () {
-      const body = { title: title.value, description: description.value, width: width.value };
+      const body = { description: description.value, width: width.value };
+      // A card without a title is titled by its stack; a title once set
+      // cannot be emptied, and the server says so.
+      if (card.title !== "" || title.value.trim() !== "") body.title = title.value;
       if (card.available) body.revision = follow.value === "pin" ? Number(pinned.value) : null;
       send("PATCH", data.api + "/cards/" + card.id, body).then(applyView).catch(fail);
     });

@@ -421,3 +421,51 @@ def test_shared_tabs_and_checkbox_move_both_cards(
 
     assert "view=Detail" in page.url
     assert "log=true" in page.url
+
+
+def test_shared_slider_keeps_its_value_when_a_revision_inserts_one(
+    asgi_server: Server, signed_in: Any, owner_api: APIClient, member: User, acme: Team
+) -> None:
+    push_regions(owner_api, "acme", "sales/a", years=(1952, 2007))
+    push_regions(owner_api, "acme", "sales/b", years=(1952, 2007))
+    report = report_create(owner_api)
+    card_add(owner_api, report, "sales/a")
+    card_add(owner_api, report, "sales/b")
+    page = signed_in(member)
+    open_report(page, asgi_server, report, "?year=2007")
+    page.wait_for_selector("body[data-live=open]", timeout=TIMEOUT)
+    wait_for_card_title(page, 1, "sales/b EU 2007")
+
+    # The new revision puts 2002 between the two years the slider had.
+    push_regions(owner_api, "acme", "sales/a", years=(1952, 2002, 2007))
+
+    page.locator("#live-banner").wait_for(state="visible", timeout=TIMEOUT)
+    page.wait_for_function(
+        "() => document.querySelector('#shared-controls input[data-param=year]')"
+        ".max === '2'",
+        timeout=TIMEOUT,
+    )
+    slider = page.locator("#shared-controls input[data-param=year]")
+    assert slider.input_value() == "2"
+    assert page.locator("#shared-controls output").inner_text() == "2007"
+    wait_for_card_title(page, 0, "sales/a EU 2007")
+    wait_for_card_title(page, 1, "sales/b EU 2007")
+    assert "year=2007" in page.url
+
+
+def test_card_shows_the_nearest_number_its_stack_has(
+    asgi_server: Server, signed_in: Any, owner_api: APIClient, member: User, acme: Team
+) -> None:
+    push_regions(owner_api, "acme", "sales/a", years=(1952, 2002, 2007))
+    push_regions(owner_api, "acme", "sales/b", years=(1952, 2007))
+    report = report_create(owner_api)
+    card_add(owner_api, report, "sales/a")
+    card_add(owner_api, report, "sales/b")
+    page = signed_in(member)
+    open_report(page, asgi_server, report, "?year=2002")
+
+    wait_for_card_title(page, 0, "sales/a EU 2002")
+    # sales/b has no 2002: 2007 is nearer than 1952.
+    wait_for_card_title(page, 1, "sales/b EU 2007")
+    note = page.locator("[data-card-id]").nth(1).locator(".card-note")
+    assert note.inner_text() == "No attachment has year 2002; showing year 2007."
