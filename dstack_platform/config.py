@@ -93,11 +93,55 @@ def boolean(name: str, default: bool) -> bool:
     raw = text(name)
     if raw is None:
         return default
+    return _parse_boolean(name, raw)
+
+
+def _parse_boolean(name: str, raw: str) -> bool:
     if raw.lower() in {"1", "true", "yes", "on"}:
         return True
     if raw.lower() in {"0", "false", "no", "off"}:
         return False
     raise ImproperlyConfigured(f"{name} must be true or false, not {raw!r}")
+
+
+def public_url(default: str | None, *, required: bool = False) -> str:
+    """Return `DSTACK_PUBLIC_URL` without its trailing slash.
+
+    It is the address in links, emails and CSRF checks, so it must be an
+    absolute http(s) URL: `dstack.example.com` alone would make every link
+    relative and every form post fail the CSRF check.
+    """
+    raw = text("DSTACK_PUBLIC_URL", required=required) or default
+    assert raw is not None
+    parts = urlsplit(raw)
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise ImproperlyConfigured(
+            "DSTACK_PUBLIC_URL must be an http:// or https:// URL such as "
+            f"https://dstack.example.com, not {raw!r}"
+        )
+    if parts.query or parts.fragment:
+        raise ImproperlyConfigured(
+            f"DSTACK_PUBLIC_URL must have no query or fragment, not {raw!r}"
+        )
+    return raw.rstrip("/")
+
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def log_level(default: str) -> str:
+    """Return `DSTACK_LOG_LEVEL`, one of Python's level names, in capitals."""
+    value = (text("DSTACK_LOG_LEVEL", default) or default).upper()
+    if value not in LOG_LEVELS:
+        raise ImproperlyConfigured(
+            f"DSTACK_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, not {value!r}"
+        )
+    return value
+
+
+def host_of(url: str) -> str:
+    """Return the host name of `url`, as ALLOWED_HOSTS lists it."""
+    return urlsplit(url).hostname or ""
 
 
 def data_dir() -> Path:
@@ -144,8 +188,10 @@ def database(*, required: bool, sqlite_path: Path | None = None) -> dict[str, An
 
     scheme = urlsplit(raw).scheme
     if scheme not in {"postgres", "postgresql", "pgsql", "sqlite"}:
+        # The URL may carry a password: show only what precedes "://".
+        shown = f"a {scheme}:// URL" if scheme else repr(raw.split("@")[-1][:40])
         raise ImproperlyConfigured(
-            f"DSTACK_DATABASE_URL must be a postgres:// or sqlite:// URL, not {scheme!r}"
+            f"DSTACK_DATABASE_URL must be a postgres:// or sqlite:// URL, not {shown}"
         )
     try:
         config = environ.Env.db_url_config(raw)

@@ -17,7 +17,7 @@ DATA_DIR = config.data_dir()
 
 HOST = config.text("DSTACK_HOST", "127.0.0.1")
 PORT = config.integer("DSTACK_PORT", 8080, minimum=1)
-PUBLIC_URL = (config.text("DSTACK_PUBLIC_URL") or f"http://{HOST}:{PORT}").rstrip("/")
+PUBLIC_URL = config.public_url(f"http://{HOST}:{PORT}")
 
 DEBUG = False
 ALLOWED_HOSTS = ["*"]
@@ -56,6 +56,8 @@ MIDDLEWARE = [
     "apps.core.metrics.RequestMetricsMiddleware",
     # Next, so that everything after it sees the client's address.
     "apps.core.forwarded.ClientAddressMiddleware",
+    # Before the two that check the Host header: probes send any host.
+    "apps.core.probes.ProbeHostMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -256,8 +258,8 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {
-        "apps": {"level": config.text("DSTACK_LOG_LEVEL", "INFO")},
-        "dstack_platform": {"level": config.text("DSTACK_LOG_LEVEL", "INFO")},
+        "apps": {"level": config.log_level("INFO")},
+        "dstack_platform": {"level": config.log_level("INFO")},
     },
 }
 

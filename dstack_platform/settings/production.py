@@ -11,8 +11,12 @@ from dstack_platform.settings.base import *  # noqa: F403
 from dstack_platform.settings.base import (
     COLLECTED_STATIC_ROOT,
     COLLECTED_STATIC_STORAGES,
-    PUBLIC_URL,
+    JOB_API_URL,
 )
+
+# Links, emails and CSRF checks carry this address; the local default
+# (http://127.0.0.1:8080) would be wrong on any server reachable by others.
+PUBLIC_URL = config.public_url(None, required=True)
 
 SECRET_KEY = config.secret_key(required=True)
 DATABASES = {"default": config.database(required=True)}
@@ -38,15 +42,26 @@ CACHES = {
 }
 SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 
+# The public host and the host of the job API address (the in-cluster
+# Service that job runs push through) are always allowed; health checks and
+# scrapes answer any host (apps/core/probes.py).
 ALLOWED_HOSTS = config.names("DSTACK_ALLOWED_HOSTS") or ["*"]
+if "*" not in ALLOWED_HOSTS:
+    for _url in (PUBLIC_URL, JOB_API_URL):
+        if _url and config.host_of(_url) not in ALLOWED_HOSTS:
+            ALLOWED_HOSTS.append(config.host_of(_url))
 CSRF_TRUSTED_ORIGINS = [PUBLIC_URL]
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 _https = PUBLIC_URL.startswith("https://")
 SESSION_COOKIE_SECURE = _https
 CSRF_COOKIE_SECURE = _https
-SECURE_SSL_REDIRECT = _https and config.boolean("DSTACK_SSL_REDIRECT", True)
-# Probes and scrapers reach the pods over plain HTTP, inside the cluster.
-SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^livez$", r"^metrics$"]
+# Read even for an http address, so that a typo fails at start-up.
+SECURE_SSL_REDIRECT = config.boolean("DSTACK_SSL_REDIRECT", True) and _https
+# Probes and scrapers reach the pods over plain HTTP, inside the cluster, and
+# so do job runs pushing through the Service. The redirect is for browsers:
+# an API client has sent its token before a redirect could protect it, and
+# a 301 drops the body of a POST.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^livez$", r"^metrics$", r"^api(/|$)"]
 # HSTS is sent only by a server whose public URL is https. It covers the
 # public host and the hosts below it (not its parent domain), which a server
 # of its own host may safely promise.

@@ -6,6 +6,7 @@ environment, the way a production process starts.
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import subprocess
@@ -24,6 +25,7 @@ VALID = {
     "DSTACK_S3_ACCESS_KEY_ID": "access",
     "DSTACK_S3_SECRET_ACCESS_KEY": "secret",
     "DSTACK_REDIS_URL": "redis://redis.internal:6379/0",
+    "DSTACK_PUBLIC_URL": "https://dstack.example.com",
 }
 
 
@@ -67,6 +69,7 @@ def test_it_starts_with_every_setting_valid():
         ({"DSTACK_DATABASE_URL": "mysql://db/dstack"}, "DSTACK_DATABASE_URL"),
         ({"DSTACK_DATABASE_URL": "sqlite:////tmp/db.sqlite3"}, "DSTACK_DATABASE_URL"),
         ({"DSTACK_DATABASE_URL": "not a url"}, "DSTACK_DATABASE_URL"),
+        ({"DSTACK_DATABASE_URL": "notaurl"}, "not 'notaurl'"),
         ({"DSTACK_STORAGE_URL": None}, "DSTACK_STORAGE_URL"),
         ({"DSTACK_STORAGE_URL": "ftp://blobs"}, "DSTACK_STORAGE_URL"),
         ({"DSTACK_STORAGE_URL": "s3://"}, "DSTACK_STORAGE_URL"),
@@ -80,6 +83,11 @@ def test_it_starts_with_every_setting_valid():
         ({"DSTACK_PORT": "eighty"}, "DSTACK_PORT"),
         ({"DSTACK_INLINE_LIMIT": "10"}, "DSTACK_INLINE_LIMIT"),
         ({"DSTACK_SSL_REDIRECT": "maybe", "DSTACK_PUBLIC_URL": "https://x.io"}, "DSTACK_SSL_REDIRECT"),
+        ({"DSTACK_SSL_REDIRECT": "maybe", "DSTACK_PUBLIC_URL": "http://x.io"}, "DSTACK_SSL_REDIRECT"),
+        ({"DSTACK_PUBLIC_URL": None}, "DSTACK_PUBLIC_URL"),
+        ({"DSTACK_PUBLIC_URL": "dstack.example.com"}, "DSTACK_PUBLIC_URL"),
+        ({"DSTACK_PUBLIC_URL": "https://x.io/?a=1"}, "DSTACK_PUBLIC_URL"),
+        ({"DSTACK_LOG_LEVEL": "LOUD"}, "DSTACK_LOG_LEVEL"),
     ],
 )
 def test_it_refuses_to_start_naming_the_setting(changes, named):
@@ -184,3 +192,52 @@ def test_it_ignores_an_empty_list_of_allowed_hosts():
 
     assert process.returncode == 0, process.stderr
     assert process.stdout.strip() == "['*']"
+
+
+PROBES = """
+import json
+import django
+django.setup()
+from django.test import Client
+
+client = Client()
+answers = {}
+for name, path, host in [
+    ("livez on localhost", "/livez", "localhost"),
+    ("livez on a pod address", "/livez", "10.1.2.3:8080"),
+    ("healthz on a pod address", "/healthz", "10.1.2.3:8080"),
+    ("metrics on a pod address", "/metrics", "10.1.2.3:8080"),
+    ("the API on the Service", "/api/teams", "dstack:80"),
+    ("a page on the public host", "/accounts/login", "dstack.example.com"),
+    ("a page on another host", "/accounts/login", "evil.example.com"),
+]:
+    answers[name] = client.get(path, HTTP_HOST=host).status_code
+print(json.dumps(answers))
+"""
+
+
+def test_probes_and_job_pushes_pass_whatever_the_allowed_hosts():
+    """Probes send Host: localhost or a pod address; job runs push over http
+    through the in-cluster Service. None of them may get 400 or a redirect."""
+    process = start(
+        PROBES,
+        DSTACK_ALLOWED_HOSTS="dstack.example.com",
+        DSTACK_JOB_API_URL="http://dstack:80/api",
+        # Nothing listens here: /healthz answers 503 rather than 200.
+        DSTACK_DATABASE_URL="postgres://dstack@127.0.0.1:9/dstack",
+        DSTACK_REDIS_URL="redis://127.0.0.1:9/0",
+        DSTACK_S3_ENDPOINT_URL="http://127.0.0.1:9",
+    )
+
+    assert process.returncode == 0, process.stderr
+    answers = json.loads(process.stdout.strip().splitlines()[-1])
+    assert answers == {
+        "livez on localhost": 200,
+        "livez on a pod address": 200,
+        "healthz on a pod address": 503,
+        "metrics on a pod address": 401,
+        "the API on the Service": 401,
+        # Browsers still go to https, and other hosts are still refused.
+        "a page on the public host": 301,
+        "a page on another host": 400,
+    }
