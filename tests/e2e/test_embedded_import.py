@@ -8,6 +8,7 @@ serves the same table to the same API token.
 
 from __future__ import annotations
 
+import stat
 import subprocess
 import sys
 import tarfile
@@ -117,3 +118,14 @@ def test_the_import_reads_a_stopped_servers_data_directory(serve, production):
     assert "Imported" in imported.stdout
     users = production.database.query("SELECT username, is_staff FROM users_user")
     assert users == [("admin", True)]
+
+
+def test_the_backup_is_readable_by_its_owner_alone(serve, tmp_path):
+    """The archive holds the secret key and the whole database."""
+    serve.start()
+    archive = tmp_path / "dstack-backup.tar.gz"
+
+    backed_up = _backup(serve, archive)
+
+    assert backed_up.returncode == 0, backed_up.stderr
+    assert stat.S_IMODE(archive.stat().st_mode) == 0o600

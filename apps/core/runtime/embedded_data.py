@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import sqlite3
 import tarfile
@@ -134,7 +135,13 @@ def embedded_backup_create(*, output: Path) -> dict[str, Any]:
 
         partial = output.with_name(output.name + ".partial")
         missing = []
-        with tarfile.open(partial, "w:gz") as archive:
+        # The archive holds the secret key and every account's data: it is
+        # created readable by its owner alone, whatever the umask says.
+        descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with (
+            os.fdopen(descriptor, "wb") as file,
+            tarfile.open(fileobj=file, mode="w:gz") as archive,
+        ):
             archive.add(snapshot, arcname="db.sqlite3")
             for key, size in blobs:
                 path = storage.objects / key

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -161,19 +162,32 @@ def test_it_labels_requests_by_url_pattern_not_by_path(db, metrics_token):
     assert secret_path.strip("/") not in body
 
 
-def test_it_reports_the_depth_of_each_queue(db, metrics_token, settings):
+@pytest.fixture
+def own_queue(settings: Any) -> Iterator[tuple[redis.Redis, str]]:
+    """A queue of this test alone: other runs share the Redis server."""
+    from dstack_platform.celery import app
+
     url = "redis://127.0.0.1:6379/12"
     settings.CELERY_BROKER_URL = url
-    queue = redis.Redis.from_url(url)
-    queue.delete("celery")
-    queue.rpush("celery", "task-1", "task-2", "task-3")
+    name = f"metrics-test-{uuid.uuid4().hex}"
+    saved = app.conf.task_default_queue
+    app.conf.task_default_queue = name
+    client = redis.Redis.from_url(url)
     try:
-        body = scrape(HTTP_AUTHORIZATION=f"Bearer {metrics_token}").content.decode()
+        yield client, name
     finally:
-        queue.delete("celery")
-        queue.close()
+        client.delete(name)
+        client.close()
+        app.conf.task_default_queue = saved
 
-    assert sample(body, "dstack_queue_depth", 'queue="celery"') == 3
+
+def test_it_reports_the_depth_of_each_queue(db, metrics_token, own_queue):
+    client, name = own_queue
+    client.rpush(name, "task-1", "task-2", "task-3")
+
+    body = scrape(HTTP_AUTHORIZATION=f"Bearer {metrics_token}").content.decode()
+
+    assert sample(body, "dstack_queue_depth", f'queue="{name}"') == 3
 
 
 def test_it_reports_runs_by_status(db, metrics_token):
