@@ -12,7 +12,7 @@ The check reads the address of the connection's peer, which
 `apps.core.forwarded` keeps aside before it puts the forwarded client
 address in REMOTE_ADDR. An ASGI server that rewrites the peer address from
 `X-Forwarded-For` itself (uvicorn does for peers in its
-`--forwarded-allow-ips`) hides the proxy, so run it without that option.
+`--forwarded-allow-ips`) hides the proxy, so run it with `--no-proxy-headers`.
 """
 
 from __future__ import annotations

@@ -19,13 +19,13 @@ role="${1:-web}"
 
 case "$role" in
     web)
-        # Proxy headers are read only from FORWARDED_ALLOW_IPS (uvicorn's own
-        # variable): set it to the address of the proxy or ingress.
+        # uvicorn keeps the proxy's address as the peer: the server reads
+        # X-Forwarded-For itself, only from DSTACK_TRUSTED_PROXIES
+        # (apps/core/forwarded.py), and needs the peer to decide that.
         exec uvicorn dstack_platform.asgi:application \
             --host "${DSTACK_HOST:-0.0.0.0}" \
             --port "${DSTACK_PORT:-8080}" \
-            --proxy-headers \
-            --forwarded-allow-ips "${FORWARDED_ALLOW_IPS:-127.0.0.1}" \
+            --no-proxy-headers \
             --no-server-header \
             --timeout-graceful-shutdown "${DSTACK_WEB_GRACEFUL_SECONDS:-20}" \
             "$@"

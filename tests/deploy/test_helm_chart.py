@@ -190,3 +190,25 @@ def test_worker_runs_jobs_on_a_writable_volume_and_pushes_inside_the_cluster():
     assert {"name": "jobs", "mountPath": "/var/lib/dstack/jobs"} in mounts
     config = by_kind(documents, "ConfigMap")["dstack-config"]["data"]
     assert config["DSTACK_JOB_API_URL"] == "http://dstack:80/api"
+
+
+def test_the_generated_secret_survives_an_uninstall():
+    """The bundled PostgreSQL's volume is kept, so its password must be too."""
+    secret = by_kind(manifests(), "Secret")["dstack-secrets"]
+
+    assert secret["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+
+
+def test_the_default_ingress_accepts_a_whole_upload_part():
+    ingress = by_kind(manifests({"ingress": {"enabled": True}}), "Ingress")["dstack"]
+
+    annotations = ingress["metadata"]["annotations"]
+    assert annotations["nginx.ingress.kubernetes.io/proxy-body-size"] == "64m"
+
+
+def test_web_reads_forwarded_addresses_from_the_trusted_proxies():
+    values = {"web": {"trustedProxies": "10.244.0.0/16"}}
+    web = containers(by_kind(manifests(values), "Deployment")["dstack-web"])["web"]
+
+    assert web["args"] == ["web"]
+    assert {"name": "DSTACK_TRUSTED_PROXIES", "value": "10.244.0.0/16"} in web["env"]

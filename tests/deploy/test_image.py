@@ -88,7 +88,9 @@ def test_the_entry_point_starts_uvicorn_by_default(tmp_path):
 
     assert command[:2] == ["uvicorn", "dstack_platform.asgi:application"]
     assert command[command.index("--port") + 1] == "8080"
-    assert command[command.index("--forwarded-allow-ips") + 1] == "127.0.0.1"
+    # The server reads X-Forwarded-For itself, from DSTACK_TRUSTED_PROXIES.
+    assert "--no-proxy-headers" in command
+    assert "--proxy-headers" not in command
 
 
 def test_the_entry_point_starts_a_worker_on_the_given_queues(tmp_path):

@@ -184,7 +184,7 @@ class Production:
             "web",
             [
                 sys.executable, "-m", "uvicorn", "dstack_platform.asgi:application",
-                "--host", "127.0.0.1", "--port", str(self.port), "--proxy-headers",
+                "--host", "127.0.0.1", "--port", str(self.port), "--no-proxy-headers",
                 "--no-server-header",
             ],
         )
