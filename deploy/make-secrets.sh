@@ -8,7 +8,7 @@ cd "$(dirname "$0")"
 mkdir -p secrets
 chmod 700 secrets
 
-for name in secret_key postgres_password s3_secret_key minio_root_password metrics_token; do
+for name in secret_key postgres_password s3_secret_key minio_root_password metrics_token redis_password; do
     file="secrets/$name"
     if [ -s "$file" ]; then
         echo "kept $file"

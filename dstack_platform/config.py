@@ -14,7 +14,7 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit, urlunsplit
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -304,12 +304,33 @@ def storage(*, required: bool, default_root: Path | None = None) -> StorageConfi
 
 
 def redis_url(*, required: bool) -> str | None:
+    """Return `DSTACK_REDIS_URL`, with `DSTACK_REDIS_PASSWORD` put into it.
+
+    The password may come apart from the URL, from a mounted secret file
+    (`DSTACK_REDIS_PASSWORD_FILE`), like the database's.
+    """
     raw = text("DSTACK_REDIS_URL", required=required)
-    if raw is not None and urlsplit(raw).scheme not in {"redis", "rediss"}:
+    if raw is None:
+        return None
+    parts = urlsplit(raw)
+    if parts.scheme not in {"redis", "rediss"}:
         raise ImproperlyConfigured(
-            f"DSTACK_REDIS_URL must be a redis:// URL, not {raw!r}"
+            f"DSTACK_REDIS_URL must be a redis:// URL, not {parts.scheme}://..."
+            if parts.scheme
+            else "DSTACK_REDIS_URL must be a redis:// URL"
         )
-    return raw
+    password = text("DSTACK_REDIS_PASSWORD")
+    if password is None:
+        return raw
+    if parts.password is not None:
+        raise ImproperlyConfigured(
+            "DSTACK_REDIS_URL has a password and DSTACK_REDIS_PASSWORD is set: "
+            "keep one of them"
+        )
+    user = quote(parts.username or "", safe="")
+    host = parts.netloc.rpartition("@")[2]
+    netloc = f"{user}:{quote(password, safe='')}@{host}"
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def choice(name: str, default: str, choices: tuple[str, ...]) -> str:

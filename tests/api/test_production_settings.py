@@ -241,3 +241,17 @@ def test_probes_and_job_pushes_pass_whatever_the_allowed_hosts():
         "a page on the public host": 301,
         "a page on another host": 400,
     }
+
+
+def test_it_puts_the_redis_password_from_a_file_into_the_url(tmp_path):
+    password_file = tmp_path / "redis_password"
+    password_file.write_text("p@ss/word\n")
+    code = (
+        "import django; django.setup(); from django.conf import settings; "
+        "print(settings.REDIS_URL)"
+    )
+
+    process = start(DSTACK_REDIS_PASSWORD_FILE=str(password_file), python_code=code)
+
+    assert process.returncode == 0, process.stderr
+    assert process.stdout.strip() == "redis://:p%40ss%2Fword@redis.internal:6379/0"

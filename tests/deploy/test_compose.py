@@ -30,12 +30,18 @@ SETTING = re.compile(
 )
 
 
-def compose_config(*arguments: str) -> subprocess.CompletedProcess[str]:
+BUNDLED = ("compose.yaml", "compose.bundled.yaml")
+
+
+def compose_config(
+    *arguments: str, files: tuple[str, ...] = ("compose.yaml",)
+) -> subprocess.CompletedProcess[str]:
     command = shutil.which("docker-compose")
     if command is None:
         pytest.fail("docker-compose is missing: scripts/test installs it")
+    options = [part for name in files for part in ("-f", str(DEPLOY / name))]
     return subprocess.run(
-        [command, "-f", str(DEPLOY / "compose.yaml"), "config", *arguments],
+        [command, *options, "config", *arguments],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -45,6 +51,15 @@ def compose_config(*arguments: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture(scope="module")
 def config() -> dict[str, Any]:
+    """The file with the bundled services, as .env.example's COMPOSE_FILE sets."""
+    result = compose_config(files=BUNDLED)
+    assert result.returncode == 0, result.stderr
+    return dict(yaml.safe_load(result.stdout))
+
+
+@pytest.fixture(scope="module")
+def external() -> dict[str, Any]:
+    """compose.yaml alone: dstack against the operator's own services."""
     result = compose_config()
     assert result.returncode == 0, result.stderr
     return dict(yaml.safe_load(result.stdout))
@@ -65,6 +80,33 @@ def test_docker_compose_config_accepts_the_file():
     result = compose_config("--quiet")
 
     assert result.returncode == 0, result.stderr
+
+
+def test_docker_compose_config_accepts_the_bundled_services():
+    result = compose_config("--quiet", files=BUNDLED)
+
+    assert result.returncode == 0, result.stderr
+
+
+def test_the_external_path_starts_no_bundled_service(external):
+    assert set(external["services"]) == {"migrate", "web", "worker", "beat"}
+    assert "depends_on" not in external["services"]["migrate"]
+
+
+def test_env_example_picks_the_bundled_services():
+    lines = (DEPLOY / ".env.example").read_text().splitlines()
+
+    assert "COMPOSE_FILE=compose.yaml:compose.bundled.yaml" in lines
+
+
+def test_the_bundled_redis_and_dstack_share_the_password_file(config):
+    redis = config["services"]["redis"]
+    web = config["services"]["web"]
+
+    assert "--requirepass" in redis["command"][0]
+    assert "redis_password" in [secret["source"] for secret in redis["secrets"]]
+    environment = web["environment"]
+    assert environment["DSTACK_REDIS_PASSWORD_FILE"] == "/run/secrets/redis_password"
 
 
 def test_it_runs_every_process_and_service(config):
