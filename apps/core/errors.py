@@ -70,6 +70,20 @@ class PayloadTooLarge(DstackError):
     code = "too_large"
 
 
+class StorageUnavailable(DstackError):
+    status = 503
+    code = "storage_unavailable"
+
+
+def _is_storage_failure(exc: Exception) -> bool:
+    """Return whether `exc` is the blob store failing (S3 errors included)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from apps.artifacts.storage import StorageError
+
+    return isinstance(exc, (StorageError, ClientError, BotoCoreError))
+
+
 def _first_drf_error(
     detail: Any, field: str | None = None
 ) -> tuple[str | None, str, str]:
@@ -116,6 +130,19 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         response = error_response(NotAuthenticated(str(exc.detail), code=code))
         response["WWW-Authenticate"] = 'Bearer realm="api"'
         return response
+    if _is_storage_failure(exc):
+        # The store's own message may name the bucket or the endpoint: it
+        # goes to the log, and the client learns only that it should retry.
+        view = context.get("view")
+        logger.error(
+            "storage failed: view=%s error=%s",
+            type(view).__name__ if view is not None else None,
+            exc,
+            exc_info=exc,
+        )
+        return error_response(
+            StorageUnavailable("the storage is unavailable; try again later")
+        )
     if isinstance(exc, drf.APIException):
         error = DstackError(str(exc.detail), code=str(exc.default_code))
         error.status = exc.status_code

@@ -302,3 +302,26 @@ def test_it_marks_intact_bytes_verified(owner_api, django_capture_on_commit_call
 
     blob = Blob.objects.get(sha256=hashlib.sha256(data).hexdigest())
     assert blob.state == BlobState.VERIFIED
+
+
+def test_it_answers_503_when_the_store_fails_a_write(owner_api, monkeypatch, caplog):
+    """An S3 InternalError is the store's fault, not a bug of the server."""
+    from botocore.exceptions import ClientError
+
+    def fail(self, key: str, data: bytes) -> None:
+        # What S3 answers when it fails inside: 500 with code InternalError.
+        raise ClientError(
+            {"Error": {"Code": "InternalError", "Message": "internal error"}},
+            "PutObject",
+        )
+
+    monkeypatch.setattr(type(get_storage()), "put", fail)
+
+    body = open_revision(
+        owner_api, "acme", STACK, Obj(b"[1, 2]", inline=True), expect=503
+    )
+
+    assert body["error"]["code"] == "storage_unavailable"
+    assert "storage" in body["error"]["message"]
+    assert "storage failed" in caplog.text
+    assert "InternalError" in caplog.text
