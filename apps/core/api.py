@@ -86,10 +86,11 @@ class ApiView(APIView):
 
     def initial(self, request: Any, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)
-        # No team, stack, model or job name contains NUL, and PostgreSQL
-        # rejects a query that does, so such a URL names nothing.
-        for value in kwargs.values():
-            if isinstance(value, str) and "\x00" in value:
+        # No team, model or job name contains NUL, and PostgreSQL rejects a
+        # query that does, so such a URL names nothing. Stack paths are left
+        # to the stacks app, which answers 400 naming the path.
+        for key, value in kwargs.items():
+            if key != "path" and isinstance(value, str) and "\x00" in value:
                 raise NotFound("not found: the URL contains a NUL character")
 
     def handle_exception(self, exc: Exception) -> Any:
