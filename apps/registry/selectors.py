@@ -37,6 +37,9 @@ def _not_found(team: str, name: str) -> NotFound:
 
 
 def model_get_for_read(actor: Actor, team_name: str, name: str) -> RegisteredModel:
+    # No model name contains NUL, and PostgreSQL rejects a query that does.
+    if "\x00" in name:
+        raise _not_found(team_name, name.replace("\x00", ""))
     try:
         team = team_get(team_name)
     except NotFound:

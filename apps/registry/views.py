@@ -62,7 +62,7 @@ def team_models(request: HttpRequest, team: str) -> HttpResponse:
     """List a team's models the viewer may read, newest change first."""
     actor = Actor.from_request(request)
     team_obj = team_get(team)
-    query = request.GET.get("q", "").strip()[:100]
+    query = request.GET.get("q", "").replace("\x00", "").strip()[:100]
     visible = selectors.models_for_read(actor, team_obj, query=query).annotate(
         version_count=Count(
             "versions", filter=Q(versions__state=VersionState.COMMITTED)

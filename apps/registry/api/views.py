@@ -229,6 +229,8 @@ class PushCommitView(ApiView):
         actor = actor_of(request)
         self.require_user()
         team_obj = selectors.model_get_for_push(actor, team, name)
+        if "\x00" in name:
+            raise NotFound(f"push {push} not found", field="push")
         model = (
             RegisteredModel.objects.select_related("team")
             .filter(team=team_obj, name=name)
