@@ -1,7 +1,7 @@
 """Writes on the registry: push a version, commit it, move aliases, delete.
 
 A push is two calls, as for stacks. `model_version_open` records a pending
-version with its files and tells the client which bytes to upload;
+version with its files and returns, per file, which bytes the client must upload;
 `model_version_commit` checks the uploads, reads each newly stored file back
 to compare its whole sha256, and, in one transaction under the model's row
 lock, numbers the version, moves `latest` and applies the alias
@@ -71,7 +71,7 @@ class OpenedVersion:
 def model_version_open(
     *, actor: Actor, team: Team, name: str, body: object
 ) -> OpenedVersion:
-    """Open a pending version and say, per file, what to upload.
+    """Open a pending version and return, per file, what to upload.
 
     1. Validate the whole body before touching the database or storage.
     2. Find or create the model, claim a blob per distinct sha256, store

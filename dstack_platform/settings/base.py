@@ -54,7 +54,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First, so that it counts every response, the other middleware's too.
     "apps.core.metrics.RequestMetricsMiddleware",
-    # Next, so that everything after it sees the client's address.
+    # Next, so that every later middleware reads the client's address.
     "apps.core.forwarded.ClientAddressMiddleware",
     # Before the two that check the Host header: probes send any host.
     "apps.core.probes.ProbeHostMiddleware",

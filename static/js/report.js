@@ -166,8 +166,8 @@
     return Infinity;
   }
 
-  // The attachment that agrees with the requested values on the most params;
-  // among those, the one whose numbers are nearest the requested ones, then
+  // Pick the attachment that matches the requested values on the most params.
+  // Ties go to the one whose numbers are nearest the requested ones, then to
   // the first. Params the card does not have are ignored.
   function chooseAttachment(card) {
     const requested = requestedValues(card);
