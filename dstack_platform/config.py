@@ -62,7 +62,9 @@ def _read_setting_file(name: str, path: str) -> str:
     return value
 
 
-def integer(name: str, default: int, *, minimum: int = 0) -> int:
+def integer(
+    name: str, default: int, *, minimum: int = 0, maximum: int | None = None
+) -> int:
     raw = text(name)
     if raw is None:
         return default
@@ -72,6 +74,8 @@ def integer(name: str, default: int, *, minimum: int = 0) -> int:
         raise ImproperlyConfigured(f"{name} must be an integer, not {raw!r}") from None
     if value < minimum:
         raise ImproperlyConfigured(f"{name} must be at least {minimum}, not {value}")
+    if maximum is not None and value > maximum:
+        raise ImproperlyConfigured(f"{name} must be at most {maximum}, not {value}")
     return value
 
 

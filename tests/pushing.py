@@ -98,12 +98,18 @@ _store = httpx.Client(timeout=30)
 _anonymous = Client()
 
 
-def transfer_put(url: str, data: bytes) -> Transfer:
+def transfer_put(
+    url: str, data: bytes, headers: dict[str, str] | None = None
+) -> Transfer:
     path = local_path(url)
     if path is not None:
-        response = _anonymous.put(path, data=data, content_type="application/octet-stream")
-        return Transfer(response.status_code, _lowercase(response.headers), response.content)
-    answer = _store.put(url, content=data)
+        response = _anonymous.put(
+            path, data=data, content_type="application/octet-stream", headers=headers
+        )
+        return Transfer(
+            response.status_code, _lowercase(response.headers), response.content
+        )
+    answer = _store.put(url, content=data, headers=headers)
     return Transfer(answer.status_code, _lowercase(answer.headers), answer.content)
 
 

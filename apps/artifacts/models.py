@@ -81,6 +81,9 @@ class Upload(models.Model):
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="uploads")
     blob = models.ForeignKey(Blob, on_delete=models.CASCADE, related_name="uploads")
     part_size = models.BigIntegerField()
+    # One part that carries the blob's sha256: the store rejects other bytes
+    # on arrival, so the completed blob needs no re-read.
+    sha256_part = models.BooleanField(default=False)
     backend_id = models.CharField(max_length=1024)
     state = models.CharField(
         max_length=16, choices=UploadState.choices, default=UploadState.OPEN

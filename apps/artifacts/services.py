@@ -6,6 +6,11 @@ multipart transfer of a pending blob; `upload_complete` checks every part
 against what the client sent and joins them. A background task re-reads the
 object and compares its whole sha256 (`blob_verify`).
 
+A blob whose sha256 is known when the push opens may go as one part that
+carries its sha256 (`upload_open(checked=True)`, used for model files): the
+store rejects other bytes on arrival, so the completed blob is verified
+without a re-read.
+
 A large object may be announced by size alone, so that the client computes
 its sha256 while it uploads instead of reading it once more beforehand:
 `blob_create_unhashed` makes a blob without a sha256, and at the commit
@@ -30,7 +35,14 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from apps.artifacts.models import Blob, BlobState, Upload, UploadState
-from apps.artifacts.storage import StorageError, StoredPart, get_storage
+from apps.artifacts.storage import (
+    ChecksumError,
+    Storage,
+    StorageError,
+    StoredPart,
+    get_storage,
+    sha256_header,
+)
 from apps.core.errors import Conflict, InvalidInput, NotFound
 from apps.users.models import Team
 
@@ -215,18 +227,33 @@ def blob_store_inline(*, blob: Blob, data: bytes) -> None:
     blob.save(update_fields=["state", "verified_at"])
 
 
-def upload_open(*, blob: Blob) -> Upload:
-    """Return the open upload of a pending blob, starting one if there is none."""
+def upload_open(*, blob: Blob, checked: bool = False) -> Upload:
+    """Return the open upload of a pending blob, starting one if there is none.
+
+    With `checked`, a blob of known sha256 up to `CHECKED_UPLOAD_LIMIT` bytes
+    gets one part that carries its sha256. The client must send the part's
+    `headers`, which presigned URLs sign. An upload opened earlier is
+    returned as it is, checked or not.
+    """
     upload = Upload.objects.filter(blob=blob, state=UploadState.OPEN).first()
     if upload is not None:
         return upload
 
-    part_size = settings.UPLOAD_PART_SIZE
+    sha256_part = (
+        checked
+        and blob.sha256 is not None
+        and blob.size <= settings.CHECKED_UPLOAD_LIMIT
+    )
+    part_size = max(blob.size, 1) if sha256_part else settings.UPLOAD_PART_SIZE
     while -(-blob.size // part_size) > MAX_PARTS:
         part_size *= 2
-    backend_id = get_storage().create_multipart(blob.key)
+    backend_id = get_storage().create_multipart(blob.key, sha256_parts=sha256_part)
     upload = Upload.objects.create(
-        team_id=blob.team_id, blob=blob, part_size=part_size, backend_id=backend_id
+        team_id=blob.team_id,
+        blob=blob,
+        part_size=part_size,
+        sha256_part=sha256_part,
+        backend_id=backend_id,
     )
     logger.info(
         "upload opened: upload=%s blob=%s size=%s", upload.pk, blob.pk, blob.size
@@ -234,9 +261,17 @@ def upload_open(*, blob: Blob) -> Upload:
     return upload
 
 
+def _part_sha256(upload: Upload) -> str | None:
+    return upload.blob.sha256 if upload.sha256_part else None
+
+
 def _part_url(upload: Upload, number: int) -> str:
     url = get_storage().part_url(
-        upload.blob.key, upload.backend_id, number, upload.part_length(number)
+        upload.blob.key,
+        upload.backend_id,
+        number,
+        upload.part_length(number),
+        _part_sha256(upload),
     )
     if url is not None:
         return url
@@ -250,21 +285,29 @@ def upload_describe(upload: Upload, *, fresh: bool = False) -> dict[str, Any]:
     `fresh` skips asking the store for stored parts, for an upload that was
     opened a moment ago.
     """
-    stored = (
-        {} if fresh else get_storage().list_parts(upload.blob.key, upload.backend_id)
+    storage = get_storage()
+    stored = {} if fresh else storage.list_parts(upload.blob.key, upload.backend_id)
+    sha256 = _part_sha256(upload)
+    # A presigned URL signs the checksum header, so the client must send it.
+    # Through this server the part needs no header: the server knows it.
+    headers = (
+        {"x-amz-checksum-sha256": sha256_header(sha256)}
+        if sha256 is not None and storage.direct
+        else {}
     )
     parts = []
     for number in range(1, upload.part_count + 1):
         length = upload.part_length(number)
         present = stored.get(number)
-        parts.append(
-            {
-                "number": number,
-                "size": length,
-                "url": _part_url(upload, number),
-                "md5": present.md5 if present and present.size == length else None,
-            }
-        )
+        part: dict[str, Any] = {
+            "number": number,
+            "size": length,
+            "url": _part_url(upload, number),
+            "md5": present.md5 if present and present.size == length else None,
+        }
+        if headers:
+            part["headers"] = headers
+        parts.append(part)
     return {
         "id": str(upload.pk),
         "state": upload.state,
@@ -306,8 +349,18 @@ def upload_write_part(
         )
     try:
         return get_storage().write_part(
-            upload.blob.key, upload.backend_id, number, stream, size
+            upload.blob.key,
+            upload.backend_id,
+            number,
+            stream,
+            size,
+            _part_sha256(upload),
         )
+    except ChecksumError as error:
+        raise ChecksumMismatch(
+            f"{error}: the bytes differ from the announced ones; push again",
+            field="body",
+        ) from None
     except StorageError as error:
         if not Upload.objects.filter(pk=upload.pk, state=UploadState.OPEN).exists():
             # Another push of the same bytes completed the upload meanwhile.
@@ -374,10 +427,16 @@ def upload_complete(*, upload: Upload, parts: list[ClientPart]) -> Blob:
                 f"upload {upload.pk} was aborted: push the object again",
                 field=f"uploads.{upload.pk}",
             )
-        _check_stored_parts(upload, parts)
+        stored = _check_stored_parts(upload, parts)
 
         storage = get_storage()
-        storage.complete(blob.key, upload.backend_id, numbers)
+        sha256 = _part_sha256(upload)
+        storage.complete(
+            blob.key,
+            upload.backend_id,
+            numbers,
+            {1: sha256} if sha256 is not None else None,
+        )
         actual = storage.size(blob.key)
         if actual != blob.size:
             raise ChecksumMismatch(
@@ -385,16 +444,39 @@ def upload_complete(*, upload: Upload, parts: list[ClientPart]) -> Blob:
                 field=f"uploads.{upload.pk}",
             )
 
+        checked = upload.sha256_part and _store_checked_sha256(storage, blob, stored)
+        state = BlobState.VERIFIED if checked else BlobState.STORED
         Upload.objects.filter(pk=upload.pk).update(state=UploadState.COMPLETED)
         Blob.objects.filter(pk=blob.pk, state=BlobState.PENDING).update(
-            state=BlobState.STORED
+            state=state, verified_at=timezone.now() if checked else None
         )
-    blob.state = BlobState.STORED
-    logger.info("upload completed: upload=%s blob=%s", upload.pk, blob.pk)
+    blob.state = state
+    logger.info(
+        "upload completed: upload=%s blob=%s checked=%s", upload.pk, blob.pk, checked
+    )
     return blob
 
 
-def _check_stored_parts(upload: Upload, parts: list[ClientPart]) -> None:
+def _store_checked_sha256(
+    storage: Storage, blob: Blob, stored: dict[int, StoredPart]
+) -> bool:
+    """Tell whether the store reports that it checked the blob's whole sha256.
+
+    The part carried the sha256, but a store that ignores checksum headers
+    would have kept any bytes, so the store's own record decides: the part's
+    checksum where the store lists it, else the object's. Without either the
+    blob stays merely stored and is read back like any other.
+    """
+    part = stored.get(1)
+    if part is not None and part.sha256 is not None:
+        return part.sha256 == blob.sha256
+    assert blob.sha256 is not None
+    return storage.object_has_sha256(blob.key, blob.sha256)
+
+
+def _check_stored_parts(
+    upload: Upload, parts: list[ClientPart]
+) -> dict[int, StoredPart]:
     try:
         stored = get_storage().list_parts(upload.blob.key, upload.backend_id)
     except StorageError as error:
@@ -420,6 +502,7 @@ def _check_stored_parts(upload: Upload, parts: list[ClientPart]) -> None:
                 "upload it again",
                 field=field,
             )
+    return stored
 
 
 def blob_verify(*, blob_id: int) -> str | None:

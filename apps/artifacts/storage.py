@@ -3,6 +3,8 @@
 Both speak the same multipart vocabulary, so the push flow does not care
 which one is configured: an upload has numbered parts, each part is stored
 with its MD5, and completing the upload joins the parts into the object.
+A part may also carry the sha256 it must have. The store then rejects other
+bytes on arrival and records the sha256 with the part.
 
 S3 is used through boto3 directly rather than django-storages: the push needs
 presigned multipart part uploads and ListParts, which django-storages does
@@ -11,6 +13,7 @@ not expose, and its file objects read a whole object before the first byte.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 import shutil
@@ -34,10 +37,31 @@ class StoredPart:
     number: int
     size: int
     md5: str
+    # Hex sha256 that the store checked on arrival. None when the part
+    # carried none, or when the store does not list part checksums.
+    sha256: str | None = None
+
+
+def sha256_header(sha256: str) -> str:
+    """Encode a hex sha256 as S3's `x-amz-checksum-sha256` value (base64)."""
+    return base64.b64encode(bytes.fromhex(sha256)).decode()
+
+
+def _sha256_hex(header: object) -> str | None:
+    if not isinstance(header, str) or not header:
+        return None
+    try:
+        return base64.b64decode(header, validate=True).hex()
+    except ValueError:
+        return None
 
 
 class StorageError(Exception):
     """The store failed, or contains something other than what was expected."""
+
+
+class ChecksumError(StorageError):
+    """The store rejected a part whose bytes do not have the sha256 it carried."""
 
 
 class FilesystemStorage:
@@ -99,21 +123,31 @@ class FilesystemStorage:
         for key in keys:
             self._path(key).unlink(missing_ok=True)
 
-    def create_multipart(self, key: str) -> str:
+    def create_multipart(self, key: str, *, sha256_parts: bool = False) -> str:
         backend_id = uuid.uuid4().hex
         (self.uploads / backend_id).mkdir(parents=True, exist_ok=True)
         return backend_id
 
-    def part_url(self, key: str, backend_id: str, number: int, size: int) -> str | None:
+    def part_url(
+        self, key: str, backend_id: str, number: int, size: int, sha256: str | None
+    ) -> str | None:
         return None
 
     def write_part(
-        self, key: str, backend_id: str, number: int, stream: IO[bytes], size: int
+        self,
+        key: str,
+        backend_id: str,
+        number: int,
+        stream: IO[bytes],
+        size: int,
+        sha256: str | None = None,
     ) -> StoredPart:
+        """Store one part; with `sha256`, reject bytes that do not have it."""
         folder = self.uploads / backend_id
         if not folder.is_dir():
             raise StorageError(f"upload {backend_id} is not open")
         digest = hashlib.md5(usedforsecurity=False)
+        whole = hashlib.sha256() if sha256 is not None else None
         written = 0
         try:
             with tempfile.NamedTemporaryFile(dir=folder, delete=False) as handle:
@@ -122,18 +156,27 @@ class FilesystemStorage:
                 ):
                     handle.write(chunk)
                     digest.update(chunk)
+                    if whole is not None:
+                        whole.update(chunk)
                     written += len(chunk)
             if written != size:
                 os.unlink(handle.name)
                 raise StorageError(
                     f"part {number} has {written} bytes, expected {size}"
                 )
+            if whole is not None and whole.hexdigest() != sha256:
+                os.unlink(handle.name)
+                raise ChecksumError(f"part {number} does not match its sha256 {sha256}")
             os.replace(handle.name, folder / f"{number}.part")
             (folder / f"{number}.md5").write_text(digest.hexdigest())
+            if sha256 is not None:
+                (folder / f"{number}.sha256").write_text(sha256)
         except FileNotFoundError:
             # The upload was completed or aborted while this part arrived.
             raise StorageError(f"upload {backend_id} is not open") from None
-        return StoredPart(number=number, size=written, md5=digest.hexdigest())
+        return StoredPart(
+            number=number, size=written, md5=digest.hexdigest(), sha256=sha256
+        )
 
     def list_parts(self, key: str, backend_id: str) -> dict[int, StoredPart]:
         folder = self.uploads / backend_id
@@ -144,12 +187,22 @@ class FilesystemStorage:
             number = int(checksum.stem)
             data = folder / f"{number}.part"
             if data.exists():
+                sha256 = folder / f"{number}.sha256"
                 parts[number] = StoredPart(
-                    number, data.stat().st_size, checksum.read_text()
+                    number,
+                    data.stat().st_size,
+                    checksum.read_text(),
+                    sha256.read_text() if sha256.exists() else None,
                 )
         return parts
 
-    def complete(self, key: str, backend_id: str, numbers: list[int]) -> None:
+    def complete(
+        self,
+        key: str,
+        backend_id: str,
+        numbers: list[int],
+        sha256s: dict[int, str] | None = None,
+    ) -> None:
         folder = self.uploads / backend_id
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -162,6 +215,11 @@ class FilesystemStorage:
 
     def abort(self, key: str, backend_id: str) -> None:
         shutil.rmtree(self.uploads / backend_id, ignore_errors=True)
+
+    def object_has_sha256(self, key: str, sha256: str) -> bool:
+        # Joined files keep no checksums. The commit reads a checked part's
+        # sha256 from `list_parts` before the parts are joined.
+        return False
 
     def download_url(
         self, key: str, *, filename: str | None, media_type: str
@@ -265,32 +323,51 @@ class S3Storage:
                 Delete={"Objects": [{"Key": key} for key in batch], "Quiet": True},
             )
 
-    def create_multipart(self, key: str) -> str:
+    def create_multipart(self, key: str, *, sha256_parts: bool = False) -> str:
+        # S3 takes part checksums only in an upload opened for them.
+        extra = {"ChecksumAlgorithm": "SHA256"} if sha256_parts else {}
         return str(
-            self.client.create_multipart_upload(Bucket=self.bucket, Key=key)["UploadId"]
+            self.client.create_multipart_upload(Bucket=self.bucket, Key=key, **extra)[
+                "UploadId"
+            ]
         )
 
-    def part_url(self, key: str, backend_id: str, number: int, size: int) -> str | None:
+    def part_url(
+        self, key: str, backend_id: str, number: int, size: int, sha256: str | None
+    ) -> str | None:
+        """Sign a part's PUT; with `sha256`, the URL requires its checksum header."""
         if not self.direct:
             return None
+        params: dict[str, Any] = {
+            "Bucket": self.bucket,
+            "Key": key,
+            "UploadId": backend_id,
+            "PartNumber": number,
+        }
+        if sha256 is not None:
+            params["ChecksumSHA256"] = sha256_header(sha256)
         return str(
             self.signer.generate_presigned_url(
                 "upload_part",
-                Params={
-                    "Bucket": self.bucket,
-                    "Key": key,
-                    "UploadId": backend_id,
-                    "PartNumber": number,
-                },
+                Params=params,
                 ExpiresIn=settings.SIGNED_URL_SECONDS,
                 HttpMethod="PUT",
             )
         )
 
     def write_part(
-        self, key: str, backend_id: str, number: int, stream: IO[bytes], size: int
+        self,
+        key: str,
+        backend_id: str,
+        number: int,
+        stream: IO[bytes],
+        size: int,
+        sha256: str | None = None,
     ) -> StoredPart:
         """Send one part to the store and return the MD5 it computed (its ETag).
+
+        With `sha256` the part carries that checksum, and the store rejects
+        other bytes.
 
         The part goes without Content-MD5: hashing it here would be one more
         pass over every byte streamed through this server, and the commit
@@ -302,7 +379,7 @@ class S3Storage:
         """
         seekable = getattr(stream, "seekable", lambda: False)()
         if seekable:
-            return self._send_part(key, backend_id, number, stream, size)
+            return self._send_part(key, backend_id, number, stream, size, sha256)
         with tempfile.SpooledTemporaryFile(max_size=8 * CHUNK_SIZE) as spool:
             copied = 0
             while copied < size and (
@@ -311,26 +388,46 @@ class S3Storage:
                 spool.write(chunk)
                 copied += len(chunk)
             spool.seek(0)
-            return self._send_part(key, backend_id, number, spool, size)
+            return self._send_part(key, backend_id, number, spool, size, sha256)
 
     def _send_part(
-        self, key: str, backend_id: str, number: int, body: IO[bytes], size: int
+        self,
+        key: str,
+        backend_id: str,
+        number: int,
+        body: IO[bytes],
+        size: int,
+        sha256: str | None,
     ) -> StoredPart:
+        from botocore.exceptions import ClientError
+
         start = body.tell()
         available = body.seek(0, os.SEEK_END) - start
         body.seek(start)
         if available != size:
             raise StorageError(f"part {number} has {available} bytes, expected {size}")
-        answer = self.client.upload_part(
-            Bucket=self.bucket,
-            Key=key,
-            UploadId=backend_id,
-            PartNumber=number,
-            Body=body,
-            ContentLength=size,
-        )
+        extra = {"ChecksumSHA256": sha256_header(sha256)} if sha256 else {}
+        try:
+            answer = self.client.upload_part(
+                Bucket=self.bucket,
+                Key=key,
+                UploadId=backend_id,
+                PartNumber=number,
+                Body=body,
+                ContentLength=size,
+                **extra,
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in {
+                "BadDigest",
+                "InvalidDigest",
+            }:
+                raise ChecksumError(
+                    f"part {number} does not match its sha256 {sha256}"
+                ) from None
+            raise
         etag = str(answer.get("ETag", "")).strip('"').lower()
-        return StoredPart(number=number, size=size, md5=etag)
+        return StoredPart(number=number, size=size, md5=etag, sha256=sha256)
 
     def list_parts(self, key: str, backend_id: str) -> dict[int, StoredPart]:
         from botocore.exceptions import ClientError
@@ -344,7 +441,10 @@ class S3Storage:
                 for part in page.get("Parts", []):
                     number = int(part["PartNumber"])
                     parts[number] = StoredPart(
-                        number, int(part["Size"]), part["ETag"].strip('"')
+                        number,
+                        int(part["Size"]),
+                        part["ETag"].strip('"'),
+                        _sha256_hex(part.get("ChecksumSHA256")),
                     )
         except ClientError as error:
             raise StorageError(
@@ -352,18 +452,60 @@ class S3Storage:
             ) from None
         return parts
 
-    def complete(self, key: str, backend_id: str, numbers: list[int]) -> None:
+    def complete(
+        self,
+        key: str,
+        backend_id: str,
+        numbers: list[int],
+        sha256s: dict[int, str] | None = None,
+    ) -> None:
+        """Join the parts; `sha256s` are the checksums parts carried, by number.
+
+        S3 requires the checksum of every part of an upload opened for
+        them, and not every store lists them (SeaweedFS 4 does not).
+        """
         stored = self.list_parts(key, backend_id)
+        sha256s = sha256s or {}
+        parts = []
+        for number in numbers:
+            part: dict[str, Any] = {
+                "PartNumber": number,
+                "ETag": f'"{stored[number].md5}"',
+            }
+            sha256 = sha256s.get(number) or stored[number].sha256
+            if sha256 is not None:
+                part["ChecksumSHA256"] = sha256_header(sha256)
+            parts.append(part)
         self.client.complete_multipart_upload(
             Bucket=self.bucket,
             Key=key,
             UploadId=backend_id,
-            MultipartUpload={
-                "Parts": [
-                    {"PartNumber": n, "ETag": f'"{stored[n].md5}"'} for n in numbers
-                ]
-            },
+            MultipartUpload={"Parts": parts},
         )
+
+    def object_has_sha256(self, key: str, sha256: str) -> bool:
+        """Tell whether the store recorded `sha256` for the object on arrival.
+
+        An object joined from one part that carried its sha256 has the
+        composite checksum of that one part: the base64 sha256 of the part's
+        binary sha256, followed by `-1`. The S3 API defines it so, and
+        SeaweedFS 4 follows it. A whole-object checksum is compared as it is.
+        """
+        from botocore.exceptions import ClientError
+
+        try:
+            answer = self.client.head_object(
+                Bucket=self.bucket, Key=key, ChecksumMode="ENABLED"
+            )
+        except ClientError:
+            return False  # then the blob is read back instead
+        recorded = answer.get("ChecksumSHA256")
+        if not isinstance(recorded, str):
+            return False
+        digest = bytes.fromhex(sha256)
+        if recorded.endswith("-1"):
+            return recorded == sha256_header(hashlib.sha256(digest).hexdigest()) + "-1"
+        return recorded == sha256_header(sha256)
 
     def abort(self, key: str, backend_id: str) -> None:
         from botocore.exceptions import ClientError

@@ -2,8 +2,10 @@
 
 A push is two calls, as for stacks. `model_version_open` records a pending
 version with its files and returns, per file, which bytes the client must upload;
-`model_version_commit` checks the uploads, reads each newly stored file back
-to compare its whole sha256, and, in one transaction under the model's row
+files up to `CHECKED_UPLOAD_LIMIT` go as one part that carries their sha256,
+which the store checks on arrival. `model_version_commit` checks the uploads,
+reads each newly stored file that the store did not check back to compare
+its whole sha256, and, in one transaction under the model's row
 lock, numbers the version, moves `latest` and applies the alias
 the push asked for. Until then no reader sees the version, and a model whose
 first push has not committed is not seen at all.
@@ -99,7 +101,9 @@ def model_version_open(
                 existing = Upload.objects.filter(
                     blob=blob, state=UploadState.OPEN
                 ).exists()
-                uploads[item.sha256] = artifacts.upload_open(blob=blob)
+                uploads[item.sha256] = artifacts.upload_open(
+                    blob=blob, checked=spec.part_headers
+                )
                 if not existing:
                     fresh.add(item.sha256)
 

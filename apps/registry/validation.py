@@ -256,6 +256,9 @@ class VersionSpec:
     client: dict[str, Any]
     alias: str
     description: str | None
+    # The client sends the `headers` of each upload part, so files may go as
+    # one part that carries their sha256.
+    part_headers: bool
 
 
 def _json_object(value: object, *, field: str) -> dict[str, Any]:
@@ -299,6 +302,10 @@ def parse_version_push(body: object) -> VersionSpec:
     if signature is not None:
         signature = _json_object(signature, field="signature")
 
+    part_headers = payload.get("part_headers", False)
+    if not isinstance(part_headers, bool):
+        raise InvalidInput("part_headers must be true or false", field="part_headers")
+
     alias = payload.get("alias")
     return VersionSpec(
         flavor=flavor,
@@ -313,4 +320,5 @@ def parse_version_push(body: object) -> VersionSpec:
         client=_json_object(payload.get("client"), field="client"),
         alias="" if alias is None else validate_alias(alias),
         description=validate_description(payload.get("description")),
+        part_headers=part_headers,
     )

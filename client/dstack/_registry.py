@@ -436,6 +436,9 @@ class Models:
             "alias": None if alias is None else validate_alias(alias),
             "client": client_info(),
             "lineage": lineage(),
+            # This client sends each upload part's `headers`, so the server
+            # may have a file checked by the store as it arrives.
+            "part_headers": True,
         }
         with tempfile.TemporaryDirectory(prefix="dstack-model-") as folder:
             directory = Path(folder)

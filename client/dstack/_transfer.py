@@ -119,6 +119,8 @@ class _Part:
     size: int
     url: str
     stored_md5: str | None
+    # Headers the PUT must send, such as the sha256 a presigned URL signs.
+    headers: dict[str, str]
 
 
 class _UrlBook:
@@ -304,7 +306,7 @@ class Uploader:
             response = client.put(
                 url,
                 content=body(),
-                headers={"Content-Length": str(part.size)},
+                headers={**part.headers, "Content-Length": str(part.size)},
             )
         except httpx.TransportError as exc:
             raise TransportError(f"PUT of part {part.number} failed: {exc}") from exc
@@ -347,6 +349,10 @@ def _layout(upload: dict[str, Any], source: Source) -> list[_Part]:
                 size=entry["size"],
                 url=entry["url"],
                 stored_md5=entry.get("md5"),
+                headers={
+                    str(name): str(value)
+                    for name, value in (entry.get("headers") or {}).items()
+                },
             )
         )
         offset += entry["size"]

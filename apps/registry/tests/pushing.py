@@ -60,7 +60,7 @@ def upload_files(
             start = (part["number"] - 1) * upload["part_size"]
             chunk = data[start : start + part["size"]]
             if part["md5"] != md5_hex(chunk):
-                sent = transfer_put(part["url"], chunk)
+                sent = transfer_put(part["url"], chunk, part.get("headers"))
                 assert sent.status == 200, sent.body
             parts.append({"number": part["number"], "md5": md5_hex(chunk)})
         uploads[upload["id"]] = {"id": upload["id"], "parts": parts}
