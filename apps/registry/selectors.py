@@ -8,7 +8,8 @@ committed raises the same `NotFound`.
 
 from __future__ import annotations
 
-from django.db.models import Q, QuerySet
+from django.db.models import F, Q, QuerySet
+from django.db.models.lookups import IsNull
 
 from apps.core.errors import NotFound, PermissionDenied
 from apps.registry.models import (
@@ -98,7 +99,12 @@ def models_for_read(
         models = models.filter(visible)
     if query:
         models = models.filter(name__icontains=query)
-    return models.select_related("team", "latest").order_by("-updated_at", "name")
+    # A model whose versions were all deleted has nothing to pull, so it
+    # goes after the models that have versions. Deleting the last version
+    # changes the model, and would otherwise put it first.
+    return models.select_related("team", "latest").order_by(
+        IsNull(F("latest"), True).asc(), "-updated_at", "name"
+    )
 
 
 def versions_for_read(model: RegisteredModel) -> QuerySet[ModelVersion]:
@@ -108,6 +114,20 @@ def versions_for_read(model: RegisteredModel) -> QuerySet[ModelVersion]:
         )
         .select_related("author")
         .order_by("-version")
+    )
+
+
+def _version_not_found(model: RegisteredModel, number: int) -> NotFound:
+    """Build the NotFound for a missing version number, with the reason."""
+    missing = f"version {number} of {model} not found"
+    # Commits take numbers 1, 2, 3, ... and deleting frees none, so a number
+    # below `next_version` belonged to a version that was deleted.
+    if 1 <= number < model.next_version:
+        return NotFound(f"{missing}: it was deleted", field="version")
+    if model.latest is None:
+        return NotFound(f"{missing}: the model has no versions", field="version")
+    return NotFound(
+        f"{missing}: the newest version is {model.latest.version}", field="version"
     )
 
 
@@ -123,8 +143,19 @@ def version_get_for_read(model: RegisteredModel, number: object) -> ModelVersion
         raise NotFound(f"version {number} of {model} not found", field="version")
     version = versions_for_read(model).filter(version=number).first()
     if version is None:
-        raise NotFound(f"version {number} of {model} not found", field="version")
+        raise _version_not_found(model, number)
     return version
+
+
+def latest_get_for_read(model: RegisteredModel) -> ModelVersion:
+    """Return the newest version, or raise NotFound when every version was deleted."""
+    if model.latest is None:
+        raise NotFound(
+            f"model {model} has no versions: every version was deleted. "
+            "Push a new version before pulling it",
+            field="version",
+        )
+    return model.latest
 
 
 def aliases_for_read(model: RegisteredModel) -> QuerySet[ModelAlias]:

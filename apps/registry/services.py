@@ -401,6 +401,12 @@ def alias_set(
         version = ModelVersion.objects.filter(
             model=model, version=number, state=VersionState.COMMITTED
         ).first()
+        if version is None and model.latest_id is None:
+            raise InvalidInput(
+                f"model {model} has no versions to point alias {name!r} at: "
+                "push a version first",
+                field="version",
+            )
         if version is None:
             raise InvalidInput(
                 f"version {number} of model {model} does not exist", field="version"

@@ -163,6 +163,9 @@ def model_detail(request: HttpRequest, team: str, name: str) -> HttpResponse:
         "all_versions": list(
             selectors.versions_for_read(model).values_list("version", flat=True)[:500]
         ),
+        # Every version was deleted: the page shows how to push one instead
+        # of a pull snippet that would fail.
+        "has_versions": paginator.count > 0,
         "can_write": actor.can_write(model.team),
         "is_member": actor.role_in(model.team) is not None,
         "access_levels": Access.values,
@@ -308,6 +311,7 @@ def model_compare(request: HttpRequest, team: str, name: str) -> HttpResponse:
         "metric_rows": metric_rows,
         "param_rows": param_rows,
         "aliases": selectors.aliases_by_version(model),
+        "has_versions": model.latest_id is not None,
         "too_few": len(versions) < 2,
         "is_member": actor.role_in(model.team) is not None,
         **header_context(actor, model.team),

@@ -332,9 +332,7 @@ class AliasView(ApiView):
         actor = actor_of(request)
         model = selectors.model_get_for_read(actor, team, name)
         if alias == "latest":
-            if model.latest is None:
-                raise NotFound(f"model {model} has no versions", field="alias")
-            version = model.latest
+            version = selectors.latest_get_for_read(model)
         else:
             version = selectors.alias_get_for_read(model, alias).version
         return Response(
