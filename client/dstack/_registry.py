@@ -323,8 +323,12 @@ class Models:
         try:
             return self.client.http.request_json("GET", url, context=context)
         except NotFoundError as exc:
+            # The server sets `field` to the version or the alias only when
+            # the model is readable. Its message then gives the reason: the
+            # version was deleted, is beyond the newest, or none is left.
+            detail = _error_message(exc) if exc.field in ("version", "alias") else ""
             raise ModelNotFoundError(
-                f"{missing} not found, or this token may not read it",
+                detail or f"{missing} not found, or this token may not read it",
                 request=exc.request,
                 response=exc.response,
                 code=exc.code,
@@ -660,6 +664,17 @@ class Models:
         self.client.http.request(
             "DELETE", base, context=f"deleting model {team}/{model}"
         )
+
+
+def _error_message(error: NotFoundError) -> str:
+    """Return the message of the server's error body, or "" if it has none."""
+    try:
+        body = error.response.json() if error.response is not None else None
+    except ValueError:
+        return ""
+    if not isinstance(body, dict) or not isinstance(body.get("error"), dict):
+        return ""
+    return str(body["error"].get("message") or "")
 
 
 def _stamp_of(path: Path) -> str:
