@@ -148,3 +148,25 @@ def test_version_page_shows_signature_and_files(
     with page.expect_download() as download:
         page.click("[data-testid=files] a")
     assert Path(download.value.path()).read_bytes() == b"model 1"
+
+
+def test_deleting_last_version_shows_empty_model(
+    signed_in: Any, asgi_server: Server, owner: User, owner_api: Any, acme: Team
+) -> None:
+    model_push(owner_api, "acme", "retired", {"model.bin": b"only version"})
+    page = signed_in(owner)
+    page.goto(f"{asgi_server.url}/acme/-/models/retired/versions/1")
+
+    page.click("text=Delete version 1")
+    page.wait_for_url(f"{asgi_server.url}/acme/-/models/retired")
+    _shoot(page, "model-without-versions.png")
+
+    empty = page.locator("[data-testid=no-versions]")
+    assert "the next push becomes version 2" in empty.inner_text()
+    assert 'dstack.models.push("/acme/retired"' in empty.inner_text()
+    assert page.locator("[data-testid=pull-snippet]").count() == 0
+    assert page.locator("[data-testid=versions]").count() == 0
+    assert page.locator("[data-testid=move-alias]").count() == 0
+    page.goto(f"{asgi_server.url}/acme/-/models")
+    listed = page.locator("[data-testid=models] tbody tr").first
+    assert listed.locator("[data-testid=no-versions]").inner_text() == "no versions"
