@@ -21,7 +21,8 @@ The objects, all in team `acme` unless named otherwise:
   so that run 2 can be cancelled and a new run started.
 - models `churn` (private; versions 1 and 2, alias `production` on 1, and
   a pending push with its bytes inline, so it can be committed) and
-  `open-model` (public; version 1).
+  `open-model` (public; version 1), and `retired` (private), whose only
+  version was deleted.
 - the cast's addresses (alice@example.com and so on), a pending
   invitation of eve@example.com to acme, spare API tokens of alice and
   carol, a `dstack login` waiting for approval, and a sign-in link of
@@ -166,6 +167,8 @@ def _world_build() -> World:
     owner_api.patch(
         "/api/teams/acme/models/open-model", {"access": "public"}, format="json"
     )
+    model_push(owner_api, "acme", "retired", {"model.bin": b"one"})
+    owner_api.delete("/api/teams/acme/models/retired/versions/1")
     spare, _ = services.token_create(user=owner, name="spare")
     member_token, _ = services.token_create(user=users["member"], name="spare")
     _, device_code, user_code = device.device_authorization_create(client_name="tests")

@@ -238,6 +238,8 @@ OPEN_MODEL = f"{API}/models/open-model"
 MODEL_PAGE = "/acme/-/models/churn"
 OPEN_MODEL_PAGE = "/acme/-/models/open-model"
 MODELS = {"": "churn", "public": "open-model"}
+EMPTY_MODEL = f"{API}/models/retired"
+EMPTY_MODEL_PAGE = "/acme/-/models/retired"
 
 
 def _model_push_body(world: World) -> dict[str, Any]:
@@ -377,6 +379,31 @@ REGISTRY_API_CASES = [
         f"{MODEL}/aliases/production",
         api_team(204, WRITERS, write=True),
     ),
+    # A model whose versions were all deleted reads as usual. Its latest
+    # version is a 404 for readers too, and the boundaries stay the same.
+    Case("api-model", "get", EMPTY_MODEL, api_team(200), variant="empty"),
+    Case(
+        "api-model-versions",
+        "get",
+        f"{EMPTY_MODEL}/versions",
+        api_team(200),
+        variant="empty",
+    ),
+    Case(
+        "api-model-alias",
+        "get",
+        f"{EMPTY_MODEL}/aliases/latest",
+        api_team(404),
+        variant="empty",
+    ),
+    Case(
+        "api-model-alias",
+        "put",
+        f"{EMPTY_MODEL}/aliases/production",
+        api_team(400, WRITERS, write=True),
+        body={"version": 1},
+        variant="empty",
+    ),
 ]
 
 REGISTRY_PAGE_CASES = [
@@ -385,6 +412,14 @@ REGISTRY_PAGE_CASES = [
     *page_model("model", ""),
     *page_model("model-version", "/versions/1"),
     *page_model("model-compare", "/compare"),
+    Case("model", "get", EMPTY_MODEL_PAGE, page_team(200), variant="empty"),
+    Case(
+        "model-compare",
+        "get",
+        f"{EMPTY_MODEL_PAGE}/compare",
+        page_team(200),
+        variant="empty",
+    ),
     Case(
         "model-alias-move",
         "post",
