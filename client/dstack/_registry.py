@@ -21,7 +21,6 @@ import math
 import os
 import platform
 import re
-import shutil
 import sys
 import tempfile
 import warnings
@@ -40,6 +39,7 @@ from ._exceptions import (
 )
 from ._flavors import DISTRIBUTIONS, Flavor, find_flavor, flavor_named
 from ._http import client_info
+from ._model_tree import checked_path, discard, lay_out, protect
 from ._names import validate_team
 from ._signature import signature_of
 from ._transfer import Uploader, download, sha256_of
@@ -536,8 +536,14 @@ class Models:
 
         The files are cached under the client's `cache_dir` by sha256, so a
         second pull of the same version downloads nothing. A file or folder
-        pushed as a `pathlib.Path` comes back as the path of a local copy in
-        that cache: copy it before changing it.
+        pushed as a `pathlib.Path` comes back as a path under
+        `cache_dir/models` that contains exactly the version's files,
+        read-only and hard linked to the cache. Each pull makes that folder
+        match the version again: it deletes files added to it and restores
+        files deleted or changed in it. Copy the files before changing them.
+
+        Raises `ModelNotFoundError` when the model, the version or the alias
+        does not exist, or when every version of the model was deleted.
         """
         body = self._version_body(name, version, alias)
         where = f"model {body.get('team')}/{body['model']} version {body['version']}"
@@ -555,26 +561,22 @@ class Models:
         return load_with(flavor, directory, body.get("loader") or {}, libraries, where)
 
     def _materialize(self, base: str, body: Mapping[str, Any]) -> Path:
-        """Lay out a version's files under the cache, fetching what is missing."""
+        """Lay out exactly a version's files under the cache, fetching what is missing.
+
+        The folder is named by the files' paths and sha256, so a version
+        pulled again, or another version with the same files, reuses it.
+        """
         files = body.get("files") or []
         tree_key = hashlib.sha256(
             json.dumps(
                 sorted((item["path"], item["sha256"]) for item in files)
             ).encode()
         ).hexdigest()
-        tree = self.client.cache_dir / "models" / tree_key
-        for item in files:
-            blob = self._cached_file(base, body["version"], item)
-            target = tree / item["path"]
-            if target.exists() and os.path.samefile(target, blob):
-                continue
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.unlink(missing_ok=True)
-            try:
-                os.link(blob, target)
-            except OSError:
-                shutil.copyfile(blob, target)
-        return tree
+        blobs = {
+            checked_path(item["path"]): self._cached_file(base, body["version"], item)
+            for item in files
+        }
+        return lay_out(self.client.cache_dir / "models" / tree_key, blobs)
 
     def _cached_file(self, base: str, number: int, item: Mapping[str, Any]) -> Path:
         sha256 = str(item["sha256"])
@@ -585,12 +587,15 @@ class Models:
         stamp = directory / f"{sha256}.verified"
         if cached.is_file():
             if _stamp_of(cached) == _read(stamp):
+                protect(cached)
                 return cached
-            # Changed since it was verified, or verified by a stacks pull: hash it.
+            # Changed since it was verified, for example written through a
+            # pulled file's link, or verified by a stacks pull: hash it.
             if sha256_of(cached) == sha256:
                 stamp.write_text(_stamp_of(cached))
+                protect(cached)
                 return cached
-            cached.unlink(missing_ok=True)
+            discard(cached)
 
         detail = self.client.http.request_json(
             "GET",
@@ -606,6 +611,7 @@ class Models:
             what=f"the model file {item['path']}",
         )
         stamp.write_text(_stamp_of(path))
+        protect(path)
         return path
 
     # -- changing --------------------------------------------------------------

@@ -87,6 +87,8 @@ def test_changed_cache_file_is_downloaded_again(client: dstack.Client) -> None:
         for path in client.cache_dir.iterdir()
         if path.is_file() and len(path.name) == 64
     ]
+    # Cached blobs are read-only, but a user can change that and write.
+    cached[0].chmod(0o600)
     cached[0].write_bytes(b"corrupted")
 
     again = client.models.pull("line", version=pushed.version)

@@ -21,7 +21,7 @@ def _link_or_copy(source: Path, target: Path) -> None:
 
 
 class FilesFlavor:
-    """A `pathlib.Path` of a file or a folder; a pull returns the local copy's path."""
+    """A `pathlib.Path` of a file or a folder, pulled back as a read-only local path."""
 
     name = "files"
 
