@@ -225,13 +225,6 @@ def test_api_version_deleted_versus_never_pushed(
 # -- pages ---------------------------------------------------------------------
 
 
-@pytest.fixture
-def page_client(owner: User) -> Client:
-    client = Client()
-    client.force_login(owner)
-    return client
-
-
 def test_models_page_says_no_versions(
     page_client: Client, emptied: RegisteredModel
 ) -> None:

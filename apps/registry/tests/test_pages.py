@@ -23,13 +23,6 @@ SIGNATURE = {
 
 
 @pytest.fixture
-def page_client(owner: User, acme: Any) -> Client:
-    client = Client()
-    client.force_login(owner)
-    return client
-
-
-@pytest.fixture
 def churn(owner_api: Any) -> None:
     model_push(
         owner_api, "acme", "churn", {"a": b"1"}, metrics={"auc": 0.71, "loss": 2}
