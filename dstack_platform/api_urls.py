@@ -8,6 +8,7 @@ from apps.audit.api import views as audit
 from apps.core.api import endpoint_not_found
 from apps.reports.api import views as reports
 from apps.jobs.api import views as jobs
+from apps.registry.api import shares as model_shares
 from apps.registry.api import views as registry
 from apps.stacks.api import shares
 from apps.stacks.api import views as stacks
@@ -172,6 +173,16 @@ urlpatterns = [
         MODEL + "/aliases/<str:alias>",
         registry.AliasView.as_view(),
         name="api-model-alias",
+    ),
+    path(
+        MODEL + "/shares",
+        model_shares.ModelShareListView.as_view(),
+        name="api-model-shares",
+    ),
+    path(
+        MODEL + "/shares/<int:share_id>",
+        model_shares.ModelShareView.as_view(),
+        name="api-model-share",
     ),
     path("transfers/parts/<str:token>", transfers.upload_part, name="transfer-part"),
     path("transfers/blobs/<str:token>", transfers.download_blob, name="transfer-blob"),

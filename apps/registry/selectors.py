@@ -1,9 +1,13 @@
 """Reads of the registry that find and authorise in one step.
 
-A model is read as a stack is: members of its team read it, anyone signed
-in reads an `internal` one, and anyone a `public` one. A model that does
-not exist, that the actor may not read, or whose first push has not
-committed raises the same `NotFound`.
+A model is read as a stack is: members of its team and the people it is
+shared with read it, anyone signed in reads an `internal` one, and anyone
+a `public` one. A model that does not exist, that the actor may not read,
+or whose first push has not committed raises the same `NotFound`.
+
+Writers of the team do everything. An editor share lets its holder push
+versions, move aliases and change the description and tags, but access,
+shares and deletion stay with the team's writers.
 """
 
 from __future__ import annotations
@@ -21,8 +25,11 @@ from apps.registry.models import (
 )
 from apps.registry.validation import MAX_NUMBER
 from apps.users.actors import Actor
-from apps.users.models import Access, Team, TokenScope
+from apps.users.models import Access, Share, ShareRole, Team, TokenScope
 from apps.users.selectors import team_get, team_get_for_write
+
+# The `target_type` of a model's shares.
+SHARE_TARGET = "model"
 
 
 def can_read_model(actor: Actor, model: RegisteredModel) -> bool:
@@ -30,7 +37,23 @@ def can_read_model(actor: Actor, model: RegisteredModel) -> bool:
         return True
     if model.access == Access.INTERNAL and actor.can_read_internal:
         return True
-    return actor.role_in(model.team) is not None
+    if actor.role_in(model.team) is not None:
+        return True
+    return actor.share_role(SHARE_TARGET, model.pk, model.team_id) is not None
+
+
+def can_edit_model(actor: Actor, model: RegisteredModel) -> bool:
+    """Tell whether the actor may push versions, move aliases and edit the text.
+
+    Members with a writing role may, and so may people the model is shared
+    with as editors, through a session or a write token.
+    """
+    if actor.can_write(model.team):
+        return True
+    if actor.token is not None and actor.token.scope != TokenScope.WRITE:
+        return False
+    role = actor.share_role(SHARE_TARGET, model.pk, model.team_id)
+    return role == ShareRole.EDITOR
 
 
 def _not_found(team: str, name: str) -> NotFound:
@@ -55,37 +78,103 @@ def model_get_for_read(actor: Actor, team_name: str, name: str) -> RegisteredMod
     return model
 
 
-def model_get_for_write(actor: Actor, team_name: str, name: str) -> RegisteredModel:
-    """Return a model the actor may change: a writing role in its team.
+def _read_only(actor: Actor, model: RegisteredModel) -> PermissionDenied:
+    if actor.token is not None and actor.token.scope != TokenScope.WRITE:
+        return PermissionDenied("this token is read-only", field="token")
+    return PermissionDenied(f"model {model} is read-only for you", field="model")
 
-    A reader of a public or internal model of another team gets
+
+def model_get_for_write(actor: Actor, team_name: str, name: str) -> RegisteredModel:
+    """Return a model whose access, shares and existence the actor may change.
+
+    Only members with a writing role may. A reader of a public or internal
+    model of another team, or of one shared with them, gets
     PermissionDenied, and the team's membership stays hidden.
     """
     model = model_get_for_read(actor, team_name, name)
     if actor.role_in(model.team) is None:
-        raise PermissionDenied(
-            f"model {team_name}/{name} is read-only for you", field="model"
-        )
+        raise _read_only(actor, model)
     team_get_for_write(actor, team_name)
+    return model
+
+
+def model_get_for_edit(actor: Actor, team_name: str, name: str) -> RegisteredModel:
+    """Return a model whose aliases, description and tags the actor may change."""
+    model = model_get_for_read(actor, team_name, name)
+    if not can_edit_model(actor, model):
+        if actor.role_in(model.team) is not None:
+            # A viewer's message names the team role, as for other writes.
+            team_get_for_write(actor, team_name)
+        raise _read_only(actor, model)
     return model
 
 
 def model_get_for_push(actor: Actor, team_name: str, name: str) -> Team:
     """Return the team a new version of model `name` may be pushed into.
 
-    The model need not exist yet. A reader of an existing public model who
-    may not push gets PermissionDenied; everyone else outside the team the
-    same NotFound as for a missing team.
+    The model need not exist yet for members with a writing role. Outside
+    the team, only an editor through a share pushes, and only to the model
+    that was shared. Any other reader of the model gets PermissionDenied;
+    everyone else the same NotFound as for a missing team.
     """
     try:
         return team_get_for_write(actor, team_name)
     except NotFound:
-        model_get_for_read(actor, team_name, name)
-        if actor.token is not None and actor.token.scope != TokenScope.WRITE:
-            raise PermissionDenied("this token is read-only", field="token") from None
+        model = model_get_for_read(actor, team_name, name)
+        if can_edit_model(actor, model):
+            return model.team
+        raise _read_only(actor, model) from None
+
+
+def model_get_for_sharing(
+    actor: Actor, team_name: str, name: str, *, write: bool
+) -> RegisteredModel:
+    """Return a model whose shares the actor may list (or, with `write`, change).
+
+    Every member of the model's team sees who it is shared with; members
+    with a writing role share it. An editor through a share does neither.
+    """
+    model = model_get_for_read(actor, team_name, name)
+    if actor.role_in(model.team) is None:
         raise PermissionDenied(
-            f"model {team_name}/{name} is read-only for you", field="model"
-        ) from None
+            f"only members of team {team_name!r} see the shares of its models",
+            field="model",
+        )
+    if write:
+        team_get_for_write(actor, team_name)
+    return model
+
+
+def shares_for_model(model: RegisteredModel) -> QuerySet[Share]:
+    return (
+        Share.objects.filter(
+            team_id=model.team_id, target_type=SHARE_TARGET, target_id=model.pk
+        )
+        .select_related("user")
+        .order_by("created_at", "pk")
+    )
+
+
+def share_get_for_model(model: RegisteredModel, share_id: object) -> Share:
+    try:
+        pk = int(str(share_id))
+    except ValueError:
+        raise NotFound("share not found", field="share") from None
+    share = shares_for_model(model).filter(pk=pk).first()
+    if share is None:
+        raise NotFound(f"share {pk} of model {model} not found", field="share")
+    return share
+
+
+def _shared_ids(actor: Actor, team: Team) -> QuerySet[Share] | None:
+    """Return a subquery of the ids of the team's models shared with the actor."""
+    if actor.user is None:
+        return None
+    if actor.token is not None and actor.token.team_id not in (None, team.pk):
+        return None
+    return Share.objects.filter(
+        team=team, target_type=SHARE_TARGET, user=actor.user
+    ).values("target_id")
 
 
 def models_for_read(
@@ -96,6 +185,10 @@ def models_for_read(
         visible = Q(access=Access.PUBLIC)
         if actor.can_read_internal:
             visible |= Q(access=Access.INTERNAL)
+        shared = _shared_ids(actor, team)
+        if shared is not None:
+            # A subquery, so the share adds no query of its own.
+            visible |= Q(pk__in=shared)
         models = models.filter(visible)
     if query:
         models = models.filter(name__icontains=query)
@@ -104,6 +197,22 @@ def models_for_read(
     # changes the model, and would otherwise put it first.
     return models.select_related("team", "latest").order_by(
         IsNull(F("latest"), True).asc(), "-updated_at", "name"
+    )
+
+
+def models_shared_with(actor: Actor) -> QuerySet[RegisteredModel]:
+    """List the models shared with the actor, within its token's reach."""
+    if actor.user is None:
+        return RegisteredModel.objects.none()
+    shares = Share.objects.filter(target_type=SHARE_TARGET, user=actor.user)
+    if actor.token is not None and actor.token.team_id is not None:
+        shares = shares.filter(team_id=actor.token.team_id)
+    return (
+        RegisteredModel.objects.filter(
+            pk__in=shares.values("target_id"), published_at__isnull=False
+        )
+        .select_related("team", "latest")
+        .order_by("-updated_at", "pk")
     )
 
 

@@ -29,7 +29,7 @@ from apps.artifacts.models import Blob, BlobState, Upload, UploadState
 from apps.artifacts.quota import quota_check
 from apps.artifacts.storage import StorageError, get_storage
 from apps.audit.services import audit_record
-from apps.core.errors import Conflict, InvalidInput, NotFound
+from apps.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from apps.registry import validation
 from apps.registry.models import (
     ModelAlias,
@@ -38,8 +38,9 @@ from apps.registry.models import (
     RegisteredModel,
     VersionState,
 )
+from apps.registry.selectors import SHARE_TARGET
 from apps.users.actors import Actor
-from apps.users.models import Access, Team
+from apps.users.models import Access, Share, Team
 
 logger = logging.getLogger(__name__)
 
@@ -436,13 +437,24 @@ def alias_delete(*, actor: Actor, alias: ModelAlias) -> None:
 def model_update(
     *, actor: Actor, model: RegisteredModel, body: object
 ) -> RegisteredModel:
-    """Change a model's description, tags or access level."""
+    """Change a model's description, tags or access level.
+
+    The caller has checked that the actor may edit the model. An editor
+    through a share changes the description and tags; who reads the model
+    is the team's decision, so only its writers change `access`.
+    """
     if not isinstance(body, dict):
         raise InvalidInput("body must be a JSON object", field=None)
     unknown = set(body) - {"description", "tags", "access"}
     if unknown:
         name = sorted(unknown)[0]
         raise InvalidInput(f"{name} cannot be changed", field=name)
+    if "access" in body and not actor.can_write(model.team):
+        raise PermissionDenied(
+            f"only members of team {model.team.name!r} with write access "
+            "change a model's access",
+            field="access",
+        )
 
     fields = []
     with transaction.atomic():
@@ -533,10 +545,14 @@ def model_version_delete(*, actor: Actor, version: ModelVersion) -> None:
 
 
 def model_delete(*, actor: Actor, model: RegisteredModel) -> None:
-    """Delete a model with every version; the bytes are freed afterwards."""
+    """Delete a model with every version and share; the bytes are freed afterwards."""
     with transaction.atomic():
         RegisteredModel.objects.filter(pk=model.pk).update(latest=None)
         _delete_versions(ModelVersion.objects.filter(model=model))
+        # Invitations cascade with their shares, so a pending link stops working.
+        Share.objects.filter(
+            team_id=model.team_id, target_type=SHARE_TARGET, target_id=model.pk
+        ).delete()
         RegisteredModel.objects.filter(pk=model.pk).delete()
         audit_record(
             action="model.deleted",
@@ -557,6 +573,7 @@ def models_delete_for_team(*, team: Team) -> int:
     ModelAlias.objects.filter(team=team).delete()
     ModelFile.objects.filter(team=team).delete()
     ModelVersion.objects.filter(team=team).delete()
+    Share.objects.filter(team=team, target_type=SHARE_TARGET).delete()
     models.delete()
     return count
 

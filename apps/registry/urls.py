@@ -17,6 +17,12 @@ urlpatterns = [
         name="model-alias-delete",
     ),
     path(MODEL + "/settings", views.model_settings, name="model-settings"),
+    path(MODEL + "/shares", views.model_share, name="model-share"),
+    path(
+        MODEL + "/shares/<int:share_id>/delete",
+        views.model_unshare,
+        name="model-unshare",
+    ),
     path(MODEL + "/delete", views.model_remove, name="model-delete"),
     path(VERSION + "/delete", views.version_remove, name="model-version-delete"),
     path(VERSION, views.version_detail, name="model-version"),

@@ -21,6 +21,8 @@ from django.views.decorators.http import require_GET, require_POST
 
 from apps.core.errors import InvalidInput, NotFound
 from apps.registry import selectors, services
+from apps.registry.api.serializers import model_page_url
+from apps.registry.api.shares import share_label
 from apps.registry.api.views import order_versions
 from apps.registry.models import (
     ModelAlias,
@@ -29,8 +31,9 @@ from apps.registry.models import (
     VersionState,
 )
 from apps.stacks.views import header_context, page, render_markdown
+from apps.users import services as users_services
 from apps.users.actors import Actor
-from apps.users.models import Access
+from apps.users.models import Access, ShareRole
 from apps.users.selectors import team_get
 
 MODELS_PER_PAGE = 25
@@ -150,6 +153,8 @@ def model_detail(request: HttpRequest, team: str, name: str) -> HttpResponse:
         }
         for version in versions
     ]
+    can_write = actor.can_write(model.team)
+    is_member = actor.role_in(model.team) is not None
     context = {
         "model": model,
         "rows": rows,
@@ -166,9 +171,13 @@ def model_detail(request: HttpRequest, team: str, name: str) -> HttpResponse:
         # Every version was deleted: the page shows how to push one instead
         # of a pull snippet that would fail.
         "has_versions": paginator.count > 0,
-        "can_write": actor.can_write(model.team),
-        "is_member": actor.role_in(model.team) is not None,
+        "can_write": can_write,
+        "can_edit": can_write or selectors.can_edit_model(actor, model),
+        "is_member": is_member,
         "access_levels": Access.values,
+        # Every member sees who the model is shared with; writers change it.
+        "shares": list(selectors.shares_for_model(model)) if is_member else [],
+        "share_roles": ShareRole.values,
         "snippet": _pull_snippet(model, version=None, alias=None),
         "push_snippet": (
             f'dstack.models.push("/{model.team.name}/{model.name}", model, '
@@ -326,11 +335,18 @@ def _write_model(
     return actor, selectors.model_get_for_write(actor, team, name)
 
 
+def _edit_model(
+    request: HttpRequest, team: str, name: str
+) -> tuple[Actor, RegisteredModel]:
+    actor = Actor.from_request(request)
+    return actor, selectors.model_get_for_edit(actor, team, name)
+
+
 @require_POST
 @page
 def alias_move(request: HttpRequest, team: str, name: str) -> HttpResponse:
     """Create an alias or move it to another version, from the model page."""
-    actor, model = _write_model(request, team, name)
+    actor, model = _edit_model(request, team, name)
     alias = request.POST.get("alias", "").strip()
     try:
         number = int(request.POST.get("version", ""))
@@ -374,12 +390,13 @@ def version_remove(
 @require_POST
 @page
 def model_settings(request: HttpRequest, team: str, name: str) -> HttpResponse:
-    """Change the model's Markdown description and access level."""
-    actor, model = _write_model(request, team, name)
-    body = {
-        "description": request.POST.get("description", ""),
-        "access": request.POST.get("access", model.access),
-    }
+    """Change the model's Markdown description and, for the team's writers, access."""
+    actor, model = _edit_model(request, team, name)
+    body = {"description": request.POST.get("description", "")}
+    if "access" in request.POST:
+        # Editors through a share get the form without it; the service
+        # rejects it from them.
+        body["access"] = request.POST["access"]
     try:
         services.model_update(actor=actor, model=model, body=body)
     except InvalidInput as error:
@@ -399,3 +416,45 @@ def model_remove(request: HttpRequest, team: str, name: str) -> HttpResponse:
     services.model_delete(actor=actor, model=model)
     messages.success(request, f"Model {model.name} was deleted.")
     return HttpResponseRedirect(f"/{model.team.name}/-/models")
+
+
+@require_POST
+@page
+def model_share(request: HttpRequest, team: str, name: str) -> HttpResponse:
+    """Share the model with a user name or an email address, from its page."""
+    actor = Actor.from_request(request)
+    model = selectors.model_get_for_sharing(actor, team, name, write=True)
+    recipient = request.POST.get("recipient", "").strip()
+    by_email = "@" in recipient
+    try:
+        users_services.share_create(
+            actor=actor,
+            team=model.team,
+            target_type=selectors.SHARE_TARGET,
+            target_id=model.pk,
+            target_label=share_label(model),
+            target_url=model_page_url(model),
+            role=request.POST.get("role", ""),
+            username=None if by_email else recipient,
+            email=recipient if by_email else None,
+        )
+    except InvalidInput as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(request, f"{model.name} is shared with {recipient}.")
+    return HttpResponseRedirect(model_url(model) + "#sharing")
+
+
+@require_POST
+@page
+def model_unshare(
+    request: HttpRequest, team: str, name: str, share_id: int
+) -> HttpResponse:
+    actor = Actor.from_request(request)
+    model = selectors.model_get_for_sharing(actor, team, name, write=True)
+    found = selectors.share_get_for_model(model, share_id)
+    users_services.share_delete(
+        actor=actor, share=found, target_label=share_label(model)
+    )
+    messages.success(request, "The share was removed.")
+    return HttpResponseRedirect(model_url(model) + "#sharing")

@@ -821,6 +821,42 @@ def share_create(
     return share, created
 
 
+def share_change_role(
+    *, actor: Actor, share: Share, role: object, target_label: str
+) -> Share:
+    """Give an existing share another role; the same role changes nothing."""
+    if role not in ShareRole.values:
+        raise InvalidInput("role must be viewer or editor", field="role")
+
+    with transaction.atomic():
+        # `of` locks the share alone: PostgreSQL cannot lock the nullable
+        # side of the outer join to its user.
+        share = (
+            Share.objects.select_for_update(of=("self",))
+            .select_related("user", "team")
+            .get(pk=share.pk)
+        )
+        if share.role == role:
+            return share
+        previous = share.role
+        share.role = str(role)
+        share.save(update_fields=["role"])
+        audit_record(
+            action="share.role_changed",
+            actor=actor,
+            team=share.team,
+            target=share,
+            target_label=target_label,
+            details={
+                "with": share.user.username if share.user else share.email,
+                "from": previous,
+                "role": share.role,
+            },
+        )
+    logger.info("share role changed: share=%s role=%s", share.pk, share.role)
+    return share
+
+
 def share_delete(*, actor: Actor, share: Share, target_label: str) -> None:
     """Remove a share; a pending share's invitation link stops working with it."""
     with transaction.atomic():

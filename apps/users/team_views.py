@@ -245,6 +245,7 @@ def invitation_open(request: HttpRequest, token: str) -> HttpResponse:
 @login_required
 @require_GET
 def shared_with_me(request: HttpRequest) -> HttpResponse:
+    from apps.registry.selectors import models_shared_with
     from apps.reports.selectors import reports_shared_with
     from apps.stacks.selectors import stacks_shared_with
 
@@ -252,6 +253,7 @@ def shared_with_me(request: HttpRequest) -> HttpResponse:
     context = {
         "stacks": list(stacks_shared_with(actor)),
         "reports": list(reports_shared_with(actor)),
+        "models": list(models_shared_with(actor)),
         **header_context(actor, None),
     }
     return render(request, "users/shared.html", context)

@@ -22,14 +22,16 @@ The objects, all in team `acme` unless named otherwise:
 - models `churn` (private; versions 1 and 2, alias `production` on 1, and
   a pending push with its bytes inline, so it can be committed) and
   `open-model` (public; version 1), and `retired` (private), whose only
-  version was deleted.
+  version was deleted. `churn` is shared with ivan as a viewer and with
+  judy as an editor, two users outside the cast's teams.
 - the cast's addresses (alice@example.com and so on), a pending
   invitation of eve@example.com to acme, spare API tokens of alice and
   carol, a `dstack login` waiting for approval, and a sign-in link of
   frank's.
 
 `caller(name, api=...)` builds the client of one caller. On the API the
-members of the cast send their own write token. Pages are signed in with a
+members of the cast, ivan (`share_viewer`) and judy (`share_editor`) send
+their own write token. Pages are signed in with a
 session. A token caller on a page sends only its Authorization header,
 which pages do not read, so it is anonymous there.
 """
@@ -66,6 +68,8 @@ SESSION_USERS = ("owner", "admin", "member", "viewer", "outsider")
 TOKENS = ("other_team_token", "readonly_token", "revoked_token", "expired_token")
 CALLERS = (*SESSION_USERS, "anonymous", *TOKENS)
 CAST = {"owner": "alice", "admin": "bob", "member": "carol", "viewer": "dave"}
+# Callers that only the model cases add: people `churn` is shared with.
+SHARE_CALLERS = {"share_viewer": "ivan", "share_editor": "judy"}
 
 
 @dataclass
@@ -76,6 +80,7 @@ class World:
     part_url: str
     blob_url: str
     share_id: int
+    model_share_id: int
     invitation_id: int
     invitation_secret: str
     spare_token_id: int
@@ -97,6 +102,7 @@ class World:
             "part": self.part_url,
             "blob": self.blob_url,
             "share": self.share_id,
+            "model_share": self.model_share_id,
             "invitation": self.invitation_id,
             "secret": self.invitation_secret,
             "token": self.spare_token_id,
@@ -169,6 +175,14 @@ def _world_build() -> World:
     )
     model_push(owner_api, "acme", "retired", {"model.bin": b"one"})
     owner_api.delete("/api/teams/acme/models/retired/versions/1")
+    model_shares = {}
+    for caller_name, username in SHARE_CALLERS.items():
+        users[caller_name] = user_make(username)
+        model_shares[caller_name] = owner_api.post(
+            "/api/teams/acme/models/churn/shares",
+            {"username": username, "role": caller_name.removeprefix("share_")},
+            format="json",
+        ).json()["id"]
     spare, _ = services.token_create(user=owner, name="spare")
     member_token, _ = services.token_create(user=users["member"], name="spare")
     _, device_code, user_code = device.device_authorization_create(client_name="tests")
@@ -182,6 +196,7 @@ def _world_build() -> World:
         part_url=str(local_path(upload["parts"][0]["url"])),
         blob_url=str(local_path(download["Location"])),
         share_id=share.json()["id"],
+        model_share_id=model_shares["share_viewer"],
         invitation_id=invitation.pk,
         invitation_secret=secret,
         spare_token_id=spare.pk,
@@ -301,7 +316,7 @@ def caller(world: World) -> Callable[..., APIClient | Client]:
         owner = world.users["owner"]
         if name == "anonymous":
             return APIClient() if api else Client()
-        if name in SESSION_USERS:
+        if name in SESSION_USERS or name in SHARE_CALLERS:
             user = world.users[name]
             if api:
                 return api_client(user, name="matrix")

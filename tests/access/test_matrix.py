@@ -12,7 +12,11 @@ team `acme`:
 - anonymous: no credentials;
 - other_team_token: alice's token limited to her personal team;
 - readonly_token: alice's read-only token;
-- revoked_token, expired_token: alice's tokens that no longer work.
+- revoked_token, expired_token: alice's tokens that no longer work;
+- share_viewer, share_editor: ivan and judy, signed in, of no team but
+  their own, whom model `churn` is shared with as a viewer and as an
+  editor. Only the model cases, and the pages that list what is shared,
+  name them; to everything else they are outsiders.
 
 The rules: bad or missing credentials get 401 with `WWW-Authenticate:
 Bearer` on the API, and a redirect to sign in on pages. An object the caller
@@ -32,7 +36,13 @@ import pytest
 from django.contrib.messages import ERROR, get_messages
 from django.urls import resolve
 
-from tests.access.conftest import CALLERS, PENDING, SESSION_USERS, World
+from tests.access.conftest import (
+    CALLERS,
+    PENDING,
+    SESSION_USERS,
+    SHARE_CALLERS,
+    World,
+)
 from tests.access.urlconf import walked_routes
 from tests.pushing import Obj
 
@@ -136,6 +146,26 @@ def page_public_write(ok: Outcome) -> Expect:
     return {**expect, "outsider": 403}
 
 
+def shared(expect: Expect, *, viewer: Outcome, editor: Outcome) -> Expect:
+    """Add the outcomes of ivan and judy, whom model `churn` is shared with."""
+    return {**expect, "share_viewer": viewer, "share_editor": editor}
+
+
+def unshared(expect: Expect) -> Expect:
+    """Add ivan and judy as outsiders, for an object not shared with them."""
+    return shared(expect, viewer=expect["outsider"], editor=expect["outsider"])
+
+
+def model_edit(expect: Expect, ok: Outcome) -> Expect:
+    """Add ivan's 403 and judy's `ok`: an editor share allows this on `churn`."""
+    return shared(expect, viewer=403, editor=ok)
+
+
+def model_manage(expect: Expect) -> Expect:
+    """Add 403 for ivan and judy: this stays with acme's members, share or not."""
+    return shared(expect, viewer=403, editor=403)
+
+
 # -- the table ------------------------------------------------------------------
 
 S = "sales/by-region"
@@ -237,7 +267,6 @@ MODEL = f"{API}/models/churn"
 OPEN_MODEL = f"{API}/models/open-model"
 MODEL_PAGE = "/acme/-/models/churn"
 OPEN_MODEL_PAGE = "/acme/-/models/open-model"
-MODELS = {"": "churn", "public": "open-model"}
 EMPTY_MODEL = f"{API}/models/retired"
 EMPTY_MODEL_PAGE = "/acme/-/models/retired"
 
@@ -258,56 +287,87 @@ def _model_push_body(world: World) -> dict[str, Any]:
 
 def api_model(name: str, suffix: str, ok: Outcome = 200) -> list[Case]:
     """Return the cases of a read of one model URL, private and public."""
-    read = {"": api_team, "public": api_public}
-    return [
-        Case(
-            name, "get", f"{API}/models/{model}{suffix}", read[level](ok), variant=level
-        )
-        for level, model in MODELS.items()
-    ]
-
-
-def page_model(name: str, suffix: str) -> list[Case]:
-    read = {"": page_team, "public": everyone}
     return [
         Case(
             name,
             "get",
-            f"/acme/-/models/{model}{suffix}",
-            read[level](200),
-            variant=level,
-        )
-        for level, model in MODELS.items()
+            f"{MODEL}{suffix}",
+            shared(api_team(ok), viewer=ok, editor=ok),
+        ),
+        Case(
+            name,
+            "get",
+            f"{OPEN_MODEL}{suffix}",
+            unshared(api_public(ok)),
+            variant="public",
+        ),
     ]
 
 
-# Outsiders list a team's public and internal models, as its stacks.
+def page_model(name: str, suffix: str) -> list[Case]:
+    return [
+        Case(
+            name,
+            "get",
+            f"{MODEL_PAGE}{suffix}",
+            shared(page_team(200), viewer=200, editor=200),
+        ),
+        Case(
+            name,
+            "get",
+            f"{OPEN_MODEL_PAGE}{suffix}",
+            unshared(everyone(200)),
+            variant="public",
+        ),
+    ]
+
+
+# Outsiders list a team's public and internal models, as its stacks. Ivan
+# and judy read `churn` through their shares; judy, the editor, also pushes,
+# moves aliases and edits the text, but only acme's writers change access,
+# delete or share.
 REGISTRY_API_CASES = [
-    Case("api-models", "get", f"{API}/models", api_public(200)),
+    Case("api-models", "get", f"{API}/models", unshared(api_public(200))),
     *api_model("api-model", ""),
     Case(
         "api-model",
         "patch",
         MODEL,
-        api_team(200, WRITERS, write=True),
+        model_edit(api_team(200, WRITERS, write=True), 200),
         body={"description": "new"},
     ),
     Case(
         "api-model",
         "patch",
+        MODEL,
+        model_manage(api_team(200, WRITERS, write=True)),
+        body={"access": "internal"},
+        variant="access",
+    ),
+    Case(
+        "api-model",
+        "patch",
         OPEN_MODEL,
-        api_public_write(200),
+        unshared(api_public_write(200)),
         body={"tags": {"stage": "beta"}},
         variant="public",
     ),
-    Case("api-model", "delete", MODEL, api_team(204, WRITERS, write=True)),
-    Case("api-model", "delete", OPEN_MODEL, api_public_write(204), variant="public"),
+    Case(
+        "api-model", "delete", MODEL, model_manage(api_team(204, WRITERS, write=True))
+    ),
+    Case(
+        "api-model",
+        "delete",
+        OPEN_MODEL,
+        unshared(api_public_write(204)),
+        variant="public",
+    ),
     *api_model("api-model-versions", "/versions"),
     Case(
         "api-model-versions",
         "post",
         f"{MODEL}/versions",
-        api_team(201, WRITERS, write=True),
+        model_edit(api_team(201, WRITERS, write=True), 201),
         body=_model_push_body,
     ),
     # A push to a public model: those who read it may not push to it.
@@ -315,7 +375,7 @@ REGISTRY_API_CASES = [
         "api-model-versions",
         "post",
         f"{OPEN_MODEL}/versions",
-        api_public_write(201),
+        unshared(api_public_write(201)),
         body=_model_push_body,
         variant="public",
     ),
@@ -323,7 +383,7 @@ REGISTRY_API_CASES = [
         "api-model-commit",
         "post",
         MODEL + "/pushes/{model_push}/commit",
-        api_team(200, WRITERS, write=True),
+        model_edit(api_team(200, WRITERS, write=True), 200),
         body={},
     ),
     *api_model("api-model-version", "/versions/1"),
@@ -331,20 +391,20 @@ REGISTRY_API_CASES = [
         "api-model-version",
         "patch",
         f"{MODEL}/versions/1",
-        api_team(200, WRITERS, write=True),
+        model_edit(api_team(200, WRITERS, write=True), 200),
         body={"tags": {"checked": "yes"}},
     ),
     Case(
         "api-model-version",
         "delete",
         f"{MODEL}/versions/1",
-        api_team(204, WRITERS, write=True),
+        model_manage(api_team(204, WRITERS, write=True)),
     ),
     Case(
         "api-model-version",
         "delete",
         f"{OPEN_MODEL}/versions/1",
-        api_public_write(204),
+        unshared(api_public_write(204)),
         variant="public",
     ),
     *api_model("api-model-file", "/versions/1/files/0"),
@@ -355,21 +415,21 @@ REGISTRY_API_CASES = [
         "api-model-alias",
         "get",
         f"{MODEL}/aliases/production",
-        api_team(200),
+        shared(api_team(200), viewer=200, editor=200),
         variant="named",
     ),
     Case(
         "api-model-alias",
         "put",
         f"{MODEL}/aliases/production",
-        api_team(200, WRITERS, write=True),
+        model_edit(api_team(200, WRITERS, write=True), 200),
         body={"version": 2},
     ),
     Case(
         "api-model-alias",
         "put",
         f"{OPEN_MODEL}/aliases/production",
-        api_public_write(200),
+        unshared(api_public_write(200)),
         body={"version": 1},
         variant="public",
     ),
@@ -377,7 +437,50 @@ REGISTRY_API_CASES = [
         "api-model-alias",
         "delete",
         f"{MODEL}/aliases/production",
-        api_team(204, WRITERS, write=True),
+        model_manage(api_team(204, WRITERS, write=True)),
+    ),
+    # Members see who a model is shared with; the people it is shared with
+    # read the model but not its shares.
+    Case(
+        "api-model-shares",
+        "get",
+        f"{MODEL}/shares",
+        model_manage(api_team(200)),
+    ),
+    Case(
+        "api-model-shares",
+        "get",
+        f"{OPEN_MODEL}/shares",
+        unshared({**api_team(200), "outsider": 403, "other_team_token": 403}),
+        variant="public",
+    ),
+    Case(
+        "api-model-shares",
+        "post",
+        f"{MODEL}/shares",
+        model_manage(api_team(201, WRITERS, write=True)),
+        body={"username": "frank", "role": "editor"},
+    ),
+    Case(
+        "api-model-shares",
+        "post",
+        f"{OPEN_MODEL}/shares",
+        unshared(api_public_write(201)),
+        body={"username": "frank", "role": "viewer"},
+        variant="public",
+    ),
+    Case(
+        "api-model-share",
+        "patch",
+        MODEL + "/shares/{model_share}",
+        model_manage(api_team(200, WRITERS, write=True)),
+        body={"role": "editor"},
+    ),
+    Case(
+        "api-model-share",
+        "delete",
+        MODEL + "/shares/{model_share}",
+        model_manage(api_team(204, WRITERS, write=True)),
     ),
     # A model whose versions were all deleted reads as usual. Its latest
     # version is a 404 for readers too, and the boundaries stay the same.
@@ -408,7 +511,7 @@ REGISTRY_API_CASES = [
 
 REGISTRY_PAGE_CASES = [
     # Anyone reads acme's models page, which lists what they may read.
-    Case("models", "get", "/acme/-/models", everyone(200)),
+    Case("models", "get", "/acme/-/models", unshared(everyone(200))),
     *page_model("model", ""),
     *page_model("model-version", "/versions/1"),
     *page_model("model-compare", "/compare"),
@@ -424,14 +527,14 @@ REGISTRY_PAGE_CASES = [
         "model-alias-move",
         "post",
         f"{MODEL_PAGE}/aliases",
-        page_team(302, WRITERS, write=True),
+        model_edit(page_team(302, WRITERS, write=True), 302),
         body={"alias": "staging", "version": "2"},
     ),
     Case(
         "model-alias-move",
         "post",
         f"{OPEN_MODEL_PAGE}/aliases",
-        page_public_write(302),
+        unshared(page_public_write(302)),
         body={"alias": "staging", "version": "1"},
         variant="public",
     ),
@@ -439,27 +542,49 @@ REGISTRY_PAGE_CASES = [
         "model-alias-delete",
         "post",
         f"{MODEL_PAGE}/aliases/production/delete",
-        page_team(302, WRITERS, write=True),
+        model_manage(page_team(302, WRITERS, write=True)),
     ),
     Case(
         "model-settings",
         "post",
         f"{MODEL_PAGE}/settings",
-        page_team(302, WRITERS, write=True),
+        model_manage(page_team(302, WRITERS, write=True)),
         body={"description": "new", "access": "private"},
+    ),
+    # The form an editor through a share gets has no access field.
+    Case(
+        "model-settings",
+        "post",
+        f"{MODEL_PAGE}/settings",
+        model_edit(page_team(302, WRITERS, write=True), 302),
+        body={"description": "new"},
+        variant="description",
+    ),
+    Case(
+        "model-share",
+        "post",
+        f"{MODEL_PAGE}/shares",
+        model_manage(page_team(302, WRITERS, write=True)),
+        body={"recipient": "frank", "role": "editor"},
+    ),
+    Case(
+        "model-unshare",
+        "post",
+        MODEL_PAGE + "/shares/{model_share}/delete",
+        model_manage(page_team(302, WRITERS, write=True)),
     ),
     Case(
         "model-delete",
         "post",
         f"{MODEL_PAGE}/delete",
-        page_team(302, WRITERS, write=True),
+        model_manage(page_team(302, WRITERS, write=True)),
         body={"confirm": "churn"},
     ),
     Case(
         "model-delete",
         "post",
         f"{OPEN_MODEL_PAGE}/delete",
-        page_public_write(302),
+        unshared(page_public_write(302)),
         body={"confirm": "open-model"},
         variant="public",
     ),
@@ -467,7 +592,7 @@ REGISTRY_PAGE_CASES = [
         "model-version-delete",
         "post",
         f"{MODEL_PAGE}/versions/1/delete",
-        page_team(302, WRITERS, write=True),
+        model_manage(page_team(302, WRITERS, write=True)),
     ),
 ]
 
@@ -576,7 +701,7 @@ API_CASES = [
         "/api/invitations/{secret}/accept",
         {**api_signed_in(403), "outsider": 200},
     ),
-    Case("api-shared", "get", "/api/shared", api_signed_in(200)),
+    Case("api-shared", "get", "/api/shared", unshared(api_signed_in(200))),
     # Outsiders list a team's public and internal stacks, anonymous callers
     # its public ones; apps/stacks/tests/test_access.py checks which.
     Case("api-stacks", "get", f"{API}/stacks", api_public(200)),
@@ -1048,7 +1173,7 @@ PAGE_CASES = [
         "/invitations/{secret}",
         {**everyone(200), **dict.fromkeys(SESSION_USERS, REFUSED), "outsider": 302},
     ),
-    Case("shared", "get", "/shared", page_signed_in(200)),
+    Case("shared", "get", "/shared", unshared(page_signed_in(200))),
     Case("tokens", "get", "/settings/tokens", page_signed_in(200)),
     Case(
         "tokens",
@@ -1232,6 +1357,7 @@ PLACEHOLDERS = {
     "part": "/api/transfers/parts/t",
     "blob": "/api/transfers/blobs/t",
     "share": 1,
+    "model_share": 1,
     "invitation": 1,
     "secret": "s",
     "token": 1,
@@ -1298,13 +1424,14 @@ def test_each_case_reaches_the_route_it_names(case: Case) -> None:
     match = resolve(case.url.format(**PLACEHOLDERS))
 
     assert match.url_name == case.name, f"{case.url} resolves to {match.route}"
-    assert set(case.expect) == set(CALLERS), case.id
+    assert set(case.expect) - set(SHARE_CALLERS) == set(CALLERS), case.id
+    assert set(case.expect) & set(SHARE_CALLERS) in (set(), set(SHARE_CALLERS))
 
 
 MATRIX = [
     pytest.param(case, caller, id=f"{case.id}-{caller}")
     for case in CASES
-    for caller in CALLERS
+    for caller in case.expect
 ]
 
 

@@ -163,7 +163,7 @@ class ModelView(ApiView):
     )
     def patch(self, request: Request, team: str, name: str) -> Response:
         actor = actor_of(request)
-        model = selectors.model_get_for_write(actor, team, name)
+        model = selectors.model_get_for_edit(actor, team, name)
         services.model_update(actor=actor, model=model, body=request.data)
         return Response(_model_body(selectors.model_get_for_read(actor, team, name)))
 
@@ -256,7 +256,7 @@ class VersionView(ApiView):
     @extend_schema(request=OBJECT, responses=OBJECT, summary="Change a version's tags")
     def patch(self, request: Request, team: str, name: str, version: int) -> Response:
         actor = actor_of(request)
-        model = selectors.model_get_for_write(actor, team, name)
+        model = selectors.model_get_for_edit(actor, team, name)
         found = selectors.version_get_for_read(model, version)
         services.version_update(actor=actor, version=found, body=request.data)
         return Response(_version_body(actor, model, found))
@@ -342,7 +342,7 @@ class AliasView(ApiView):
     @extend_schema(request=OBJECT, responses=OBJECT, summary="Create or move an alias")
     def put(self, request: Request, team: str, name: str, alias: str) -> Response:
         actor = actor_of(request)
-        model = selectors.model_get_for_write(actor, team, name)
+        model = selectors.model_get_for_edit(actor, team, name)
         moved = services.alias_set(
             actor=actor, model=model, name=alias, body=request.data
         )
