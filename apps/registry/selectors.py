@@ -26,7 +26,14 @@ from apps.registry.models import (
 from apps.registry.validation import MAX_NUMBER
 from apps.users.actors import Actor
 from apps.users.models import Access, Share, ShareRole, Team, TokenScope
-from apps.users.selectors import team_get, team_get_for_write
+from apps.users.selectors import (
+    share_get_for_target,
+    shared_target_ids,
+    shares_for_target,
+    shares_received,
+    team_get,
+    team_get_for_write,
+)
 
 # The `target_type` of a model's shares.
 SHARE_TARGET = "model"
@@ -103,7 +110,8 @@ def model_get_for_edit(actor: Actor, team_name: str, name: str) -> RegisteredMod
     model = model_get_for_read(actor, team_name, name)
     if not can_edit_model(actor, model):
         if actor.role_in(model.team) is not None:
-            # A viewer's message names the team role, as for other writes.
+            # A member with a read-only role or token gets the same error
+            # as for the team's other writes.
             team_get_for_write(actor, team_name)
         raise _read_only(actor, model)
     return model
@@ -114,8 +122,8 @@ def model_get_for_push(actor: Actor, team_name: str, name: str) -> Team:
 
     The model need not exist yet for members with a writing role. Outside
     the team, only an editor through a share pushes, and only to the model
-    that was shared. Any other reader of the model gets PermissionDenied;
-    everyone else the same NotFound as for a missing team.
+    that was shared. Any other reader of the model gets PermissionDenied,
+    and everyone else the same NotFound as for a missing team.
     """
     try:
         return team_get_for_write(actor, team_name)
@@ -131,8 +139,9 @@ def model_get_for_sharing(
 ) -> RegisteredModel:
     """Return a model whose shares the actor may list (or, with `write`, change).
 
-    Every member of the model's team sees who it is shared with; members
-    with a writing role share it. An editor through a share does neither.
+    Every member of the model's team may list who it is shared with, and
+    members with a writing role share it. An editor through a share does
+    neither.
     """
     model = model_get_for_read(actor, team_name, name)
     if actor.role_in(model.team) is None:
@@ -146,35 +155,13 @@ def model_get_for_sharing(
 
 
 def shares_for_model(model: RegisteredModel) -> QuerySet[Share]:
-    return (
-        Share.objects.filter(
-            team_id=model.team_id, target_type=SHARE_TARGET, target_id=model.pk
-        )
-        .select_related("user")
-        .order_by("created_at", "pk")
-    )
+    return shares_for_target(model.team_id, SHARE_TARGET, model.pk)
 
 
 def share_get_for_model(model: RegisteredModel, share_id: object) -> Share:
-    try:
-        pk = int(str(share_id))
-    except ValueError:
-        raise NotFound("share not found", field="share") from None
-    share = shares_for_model(model).filter(pk=pk).first()
-    if share is None:
-        raise NotFound(f"share {pk} of model {model} not found", field="share")
-    return share
-
-
-def _shared_ids(actor: Actor, team: Team) -> QuerySet[Share] | None:
-    """Return a subquery of the ids of the team's models shared with the actor."""
-    if actor.user is None:
-        return None
-    if actor.token is not None and actor.token.team_id not in (None, team.pk):
-        return None
-    return Share.objects.filter(
-        team=team, target_type=SHARE_TARGET, user=actor.user
-    ).values("target_id")
+    return share_get_for_target(
+        model.team_id, SHARE_TARGET, model.pk, share_id, label=f"model {model}"
+    )
 
 
 def models_for_read(
@@ -185,7 +172,7 @@ def models_for_read(
         visible = Q(access=Access.PUBLIC)
         if actor.can_read_internal:
             visible |= Q(access=Access.INTERNAL)
-        shared = _shared_ids(actor, team)
+        shared = shared_target_ids(actor, team, SHARE_TARGET)
         if shared is not None:
             # A subquery, so the share adds no query of its own.
             visible |= Q(pk__in=shared)
@@ -202,11 +189,7 @@ def models_for_read(
 
 def models_shared_with(actor: Actor) -> QuerySet[RegisteredModel]:
     """List the models shared with the actor, within its token's reach."""
-    if actor.user is None:
-        return RegisteredModel.objects.none()
-    shares = Share.objects.filter(target_type=SHARE_TARGET, user=actor.user)
-    if actor.token is not None and actor.token.team_id is not None:
-        shares = shares.filter(team_id=actor.token.team_id)
+    shares = shares_received(actor, SHARE_TARGET)
     return (
         RegisteredModel.objects.filter(
             pk__in=shares.values("target_id"), published_at__isnull=False

@@ -440,7 +440,7 @@ def model_update(
     """Change a model's description, tags or access level.
 
     The caller has checked that the actor may edit the model. An editor
-    through a share changes the description and tags; who reads the model
+    through a share changes the description and tags. Who reads the model
     is the team's decision, so only its writers change `access`.
     """
     if not isinstance(body, dict):

@@ -30,7 +30,12 @@ from apps.registry.models import (
     RegisteredModel,
     VersionState,
 )
-from apps.stacks.views import header_context, page, render_markdown
+from apps.stacks.views import (
+    header_context,
+    page,
+    render_markdown,
+    share_from_form,
+)
 from apps.users import services as users_services
 from apps.users.actors import Actor
 from apps.users.models import Access, ShareRole
@@ -175,7 +180,7 @@ def model_detail(request: HttpRequest, team: str, name: str) -> HttpResponse:
         "can_edit": can_write or selectors.can_edit_model(actor, model),
         "is_member": is_member,
         "access_levels": Access.values,
-        # Every member sees who the model is shared with; writers change it.
+        # Every member may list who the model is shared with; writers change it.
         "shares": list(selectors.shares_for_model(model)) if is_member else [],
         "share_roles": ShareRole.values,
         "snippet": _pull_snippet(model, version=None, alias=None),
@@ -424,24 +429,16 @@ def model_share(request: HttpRequest, team: str, name: str) -> HttpResponse:
     """Share the model with a user name or an email address, from its page."""
     actor = Actor.from_request(request)
     model = selectors.model_get_for_sharing(actor, team, name, write=True)
-    recipient = request.POST.get("recipient", "").strip()
-    by_email = "@" in recipient
-    try:
-        users_services.share_create(
-            actor=actor,
-            team=model.team,
-            target_type=selectors.SHARE_TARGET,
-            target_id=model.pk,
-            target_label=share_label(model),
-            target_url=model_page_url(model),
-            role=request.POST.get("role", ""),
-            username=None if by_email else recipient,
-            email=recipient if by_email else None,
-        )
-    except InvalidInput as error:
-        messages.error(request, error.message)
-    else:
-        messages.success(request, f"{model.name} is shared with {recipient}.")
+    share_from_form(
+        request,
+        actor=actor,
+        team=model.team,
+        target_type=selectors.SHARE_TARGET,
+        target_id=model.pk,
+        target_label=share_label(model),
+        target_url=model_page_url(model),
+        shared_name=model.name,
+    )
     return HttpResponseRedirect(model_url(model) + "#sharing")
 
 

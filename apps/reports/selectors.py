@@ -19,7 +19,14 @@ from apps.stacks.models import Stack
 from apps.stacks.selectors import SHARE_TARGET as STACK_SHARE_TARGET
 from apps.users.actors import Actor
 from apps.users.models import Access, Share, ShareRole, Team, TokenScope
-from apps.users.selectors import team_get, team_get_for_write
+from apps.users.selectors import (
+    share_get_for_target,
+    shared_target_ids,
+    shares_for_target,
+    shares_received,
+    team_get,
+    team_get_for_write,
+)
 
 # The `target_type` of a report's shares.
 SHARE_TARGET = "report"
@@ -119,23 +126,13 @@ def report_get_for_sharing(
     return report
 
 
-def _shared_ids(actor: Actor, team: Team, target_type: str) -> QuerySet[Share] | None:
-    if actor.user is None:
-        return None
-    if actor.token is not None and actor.token.team_id not in (None, team.pk):
-        return None
-    return Share.objects.filter(
-        team=team, target_type=target_type, user=actor.user
-    ).values("target_id")
-
-
 def reports_for_read(actor: Actor, team: Team, *, query: str = "") -> QuerySet[Report]:
     reports = Report.objects.filter(team=team)
     if actor.role_in(team) is None:
         visible = Q(access=Access.PUBLIC)
         if actor.can_read_internal:
             visible |= Q(access=Access.INTERNAL)
-        shared = _shared_ids(actor, team, SHARE_TARGET)
+        shared = shared_target_ids(actor, team, SHARE_TARGET)
         if shared is not None:
             visible |= Q(pk__in=shared)
         reports = reports.filter(visible)
@@ -146,11 +143,7 @@ def reports_for_read(actor: Actor, team: Team, *, query: str = "") -> QuerySet[R
 
 def reports_shared_with(actor: Actor) -> QuerySet[Report]:
     """List the reports shared with the actor, within its token's reach."""
-    if actor.user is None:
-        return Report.objects.none()
-    shares = Share.objects.filter(target_type=SHARE_TARGET, user=actor.user)
-    if actor.token is not None and actor.token.team_id is not None:
-        shares = shares.filter(team_id=actor.token.team_id)
+    shares = shares_received(actor, SHARE_TARGET)
     return (
         Report.objects.filter(pk__in=shares.values("target_id"))
         .select_related("team")
@@ -198,7 +191,7 @@ def readable_stack_ids(actor: Actor, team: Team, stacks: Iterable[Stack]) -> set
             readable.add(stack.pk)
         else:
             rest.append(stack.pk)
-    shared = _shared_ids(actor, team, STACK_SHARE_TARGET)
+    shared = shared_target_ids(actor, team, STACK_SHARE_TARGET)
     if rest and shared is not None:
         readable.update(
             shared.filter(target_id__in=rest).values_list("target_id", flat=True)
@@ -207,24 +200,13 @@ def readable_stack_ids(actor: Actor, team: Team, stacks: Iterable[Stack]) -> set
 
 
 def shares_for_report(report: Report) -> QuerySet[Share]:
-    return (
-        Share.objects.filter(
-            team=report.team, target_type=SHARE_TARGET, target_id=report.pk
-        )
-        .select_related("user")
-        .order_by("created_at", "pk")
-    )
+    return shares_for_target(report.team_id, SHARE_TARGET, report.pk)
 
 
 def share_get_for_report(report: Report, share_id: object) -> Share:
-    try:
-        pk = int(str(share_id))
-    except ValueError:
-        raise NotFound("share not found", field="share") from None
-    share = shares_for_report(report).filter(pk=pk).first()
-    if share is None:
-        raise NotFound(f"share {pk} of report {report.pk} not found", field="share")
-    return share
+    return share_get_for_target(
+        report.team_id, SHARE_TARGET, report.pk, share_id, label=f"report {report.pk}"
+    )
 
 
 def stack_get_for_card(actor: Actor, report: Report, path: object) -> Stack:

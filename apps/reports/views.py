@@ -18,7 +18,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from apps.core.errors import InvalidInput, NotFound
 from apps.reports import presenters, selectors, services
-from apps.stacks.views import header_context, page
+from apps.stacks.views import header_context, page, share_from_form
 from apps.users import services as users_services
 from apps.users.actors import Actor
 from apps.users.models import Access, ShareRole
@@ -142,24 +142,16 @@ def report_settings(request: HttpRequest, team: str, report: int) -> HttpRespons
 def report_share(request: HttpRequest, team: str, report: int) -> HttpResponse:
     actor = Actor.from_request(request)
     found = selectors.report_get_for_sharing(actor, team, report, write=True)
-    recipient = request.POST.get("recipient", "").strip()
-    by_email = "@" in recipient
-    try:
-        users_services.share_create(
-            actor=actor,
-            team=found.team,
-            target_type=selectors.SHARE_TARGET,
-            target_id=found.pk,
-            target_label=f"report {found.title}",
-            target_url=settings.PUBLIC_URL + presenters.report_url(found),
-            role=request.POST.get("role", ""),
-            username=None if by_email else recipient,
-            email=recipient if by_email else None,
-        )
-    except InvalidInput as error:
-        messages.error(request, error.message)
-    else:
-        messages.success(request, f"The report is shared with {recipient}.")
+    share_from_form(
+        request,
+        actor=actor,
+        team=found.team,
+        target_type=selectors.SHARE_TARGET,
+        target_id=found.pk,
+        target_label=f"report {found.title}",
+        target_url=settings.PUBLIC_URL + presenters.report_url(found),
+        shared_name="The report",
+    )
     return HttpResponseRedirect(presenters.report_url(found, "settings") + "#sharing")
 
 

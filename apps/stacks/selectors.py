@@ -12,7 +12,14 @@ from apps.core.errors import NotFound, PermissionDenied
 from apps.stacks.models import Attachment, Revision, RevisionState, Stack
 from apps.users.actors import Actor
 from apps.users.models import Access, Share, ShareRole, Team, TokenScope
-from apps.users.selectors import team_get, team_get_for_write
+from apps.users.selectors import (
+    share_get_for_target,
+    shared_target_ids,
+    shares_for_target,
+    shares_received,
+    team_get,
+    team_get_for_write,
+)
 
 # The `target_type` of a stack's shares.
 SHARE_TARGET = "stack"
@@ -125,35 +132,13 @@ def stack_get_for_sharing(
 
 
 def shares_for_stack(stack: Stack) -> QuerySet[Share]:
-    return (
-        Share.objects.filter(
-            team=stack.team, target_type=SHARE_TARGET, target_id=stack.pk
-        )
-        .select_related("user")
-        .order_by("created_at", "pk")
-    )
+    return shares_for_target(stack.team_id, SHARE_TARGET, stack.pk)
 
 
 def share_get_for_stack(stack: Stack, share_id: object) -> Share:
-    try:
-        pk = int(str(share_id))
-    except ValueError:
-        raise NotFound("share not found", field="share") from None
-    share = shares_for_stack(stack).filter(pk=pk).first()
-    if share is None:
-        raise NotFound(f"share {pk} of {stack} not found", field="share")
-    return share
-
-
-def _shared_ids(actor: Actor, team: Team) -> QuerySet[Share] | None:
-    """Return a subquery of the ids of the team's stacks shared with the actor."""
-    if actor.user is None:
-        return None
-    if actor.token is not None and actor.token.team_id not in (None, team.pk):
-        return None
-    return Share.objects.filter(
-        team=team, target_type=SHARE_TARGET, user=actor.user
-    ).values("target_id")
+    return share_get_for_target(
+        stack.team_id, SHARE_TARGET, stack.pk, share_id, label=str(stack)
+    )
 
 
 def stacks_for_read(actor: Actor, team: Team, *, query: str = "") -> QuerySet[Stack]:
@@ -162,7 +147,7 @@ def stacks_for_read(actor: Actor, team: Team, *, query: str = "") -> QuerySet[St
         visible = Q(access=Access.PUBLIC)
         if actor.can_read_internal:
             visible |= Q(access=Access.INTERNAL)
-        shared = _shared_ids(actor, team)
+        shared = shared_target_ids(actor, team, SHARE_TARGET)
         if shared is not None:
             # A subquery, so the share adds no query of its own.
             visible |= Q(pk__in=shared)
@@ -222,11 +207,7 @@ def attachment_get_for_read(revision: Revision, index: object) -> Attachment:
 
 def stacks_shared_with(actor: Actor) -> QuerySet[Stack]:
     """List the stacks shared with the actor, within its token's reach."""
-    if actor.user is None:
-        return Stack.objects.none()
-    shares = Share.objects.filter(target_type=SHARE_TARGET, user=actor.user)
-    if actor.token is not None and actor.token.team_id is not None:
-        shares = shares.filter(team_id=actor.token.team_id)
+    shares = shares_received(actor, SHARE_TARGET)
     return (
         Stack.objects.filter(pk__in=shares.values("target_id"), head__isnull=False)
         .select_related("team", "head")

@@ -443,22 +443,31 @@ def stack_settings(request: HttpRequest, team: str, path: str) -> HttpResponse:
     return render(request, "stacks/settings.html", context)
 
 
-@require_POST
-@page
-def stack_share(request: HttpRequest, team: str, path: str) -> HttpResponse:
-    """Share the stack with a user name or an email address, from the settings page."""
-    actor = Actor.from_request(request)
-    stack = selectors.stack_get_for_sharing(actor, team, _stack_path(path), write=True)
+def share_from_form(
+    request: HttpRequest,
+    *,
+    actor: Actor,
+    team: Team,
+    target_type: str,
+    target_id: int,
+    target_label: str,
+    target_url: str,
+    shared_name: str,
+) -> None:
+    """Share an object with the form's `recipient` and `role`, then flash the outcome.
+
+    A recipient with `@` is an email address, anything else a user name.
+    """
     recipient = request.POST.get("recipient", "").strip()
     by_email = "@" in recipient
     try:
         users_services.share_create(
             actor=actor,
-            team=stack.team,
-            target_type=selectors.SHARE_TARGET,
-            target_id=stack.pk,
-            target_label=str(stack),
-            target_url=settings.PUBLIC_URL + stack_url(stack),
+            team=team,
+            target_type=target_type,
+            target_id=target_id,
+            target_label=target_label,
+            target_url=target_url,
             role=request.POST.get("role", ""),
             username=None if by_email else recipient,
             email=recipient if by_email else None,
@@ -466,7 +475,25 @@ def stack_share(request: HttpRequest, team: str, path: str) -> HttpResponse:
     except InvalidInput as error:
         messages.error(request, error.message)
     else:
-        messages.success(request, f"{stack.path} is shared with {recipient}.")
+        messages.success(request, f"{shared_name} is shared with {recipient}.")
+
+
+@require_POST
+@page
+def stack_share(request: HttpRequest, team: str, path: str) -> HttpResponse:
+    """Share the stack with a user name or an email address, from the settings page."""
+    actor = Actor.from_request(request)
+    stack = selectors.stack_get_for_sharing(actor, team, _stack_path(path), write=True)
+    share_from_form(
+        request,
+        actor=actor,
+        team=stack.team,
+        target_type=selectors.SHARE_TARGET,
+        target_id=stack.pk,
+        target_label=str(stack),
+        target_url=settings.PUBLIC_URL + stack_url(stack),
+        shared_name=stack.path,
+    )
     return HttpResponseRedirect(stack_url(stack, "settings") + "#sharing")
 
 
@@ -500,6 +527,7 @@ __all__ = [
     "render_markdown",
     "revision_make_head",
     "revision_remove",
+    "share_from_form",
     "stack_detail",
     "stack_remove",
     "stack_revisions",

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from apps.core.errors import NotFound, PermissionDenied
 from apps.users.actors import Actor
-from apps.users.models import ApiToken, Invitation, Membership, Team, User
+from apps.users.models import ApiToken, Invitation, Membership, Share, Team, User
 
 
 def _team_named(name: str) -> Team | None:
@@ -80,3 +81,60 @@ def invitations_pending(team: Team) -> list[Invitation]:
         .select_related("invited_by")
         .order_by("-created_at")
     )
+
+
+# -- shares of stacks, reports and models --------------------------------------
+
+
+def shares_for_target(
+    team_id: int, target_type: str, target_id: int
+) -> QuerySet[Share]:
+    """List the shares of one object, oldest first, with their users."""
+    return (
+        Share.objects.filter(
+            team_id=team_id, target_type=target_type, target_id=target_id
+        )
+        .select_related("user")
+        .order_by("created_at", "pk")
+    )
+
+
+def share_get_for_target(
+    team_id: int, target_type: str, target_id: int, share_id: object, *, label: str
+) -> Share:
+    """Return one share of an object; `label` names the object in the error."""
+    try:
+        pk = int(str(share_id))
+    except ValueError:
+        raise NotFound("share not found", field="share") from None
+    share = shares_for_target(team_id, target_type, target_id).filter(pk=pk).first()
+    if share is None:
+        raise NotFound(f"share {pk} of {label} not found", field="share")
+    return share
+
+
+def shared_target_ids(
+    actor: Actor, team: Team, target_type: str
+) -> QuerySet[Share] | None:
+    """Return a subquery of the ids of the team's objects shared with the actor.
+
+    None means no share can apply: an anonymous actor, or a token limited
+    to another team.
+    """
+    if actor.user is None:
+        return None
+    if actor.token is not None and actor.token.team_id not in (None, team.pk):
+        return None
+    return Share.objects.filter(
+        team=team, target_type=target_type, user=actor.user
+    ).values("target_id")
+
+
+def shares_received(actor: Actor, target_type: str) -> QuerySet[Share]:
+    """List the shares of one type given to the actor, within its token's reach."""
+    if actor.user is None:
+        return Share.objects.none()
+    shares = Share.objects.filter(target_type=target_type, user=actor.user)
+    if actor.token is not None and actor.token.team_id is not None:
+        shares = shares.filter(team_id=actor.token.team_id)
+    return shares

@@ -323,8 +323,8 @@ def page_model(name: str, suffix: str) -> list[Case]:
 
 
 # Outsiders list a team's public and internal models, as its stacks. Ivan
-# and judy read `churn` through their shares; judy, the editor, also pushes,
-# moves aliases and edits the text, but only acme's writers change access,
+# and judy read `churn` through their shares. Judy, the editor, also pushes,
+# moves aliases and edits the text. Only acme's writers change access,
 # delete or share.
 REGISTRY_API_CASES = [
     Case("api-models", "get", f"{API}/models", unshared(api_public(200))),

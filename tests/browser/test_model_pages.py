@@ -170,3 +170,32 @@ def test_deleting_last_version_shows_empty_model(
     page.goto(f"{asgi_server.url}/acme/-/models")
     listed = page.locator("[data-testid=models] tbody tr").first
     assert listed.locator("[data-testid=no-versions]").inner_text() == "no versions"
+
+
+def test_model_shared_from_its_page_reaches_the_other_user(
+    signed_in: Any, asgi_server: Server, owner: User, outsider: User, churn: str
+) -> None:
+    page = signed_in(owner)
+    page.goto(f"{asgi_server.url}{churn}")
+
+    page.fill("#id_recipient", "eve")
+    page.select_option("#id_share_role", "editor")
+    page.click("[data-testid=share-form] button[type=submit]")
+    page.wait_for_selector(".message.success")
+    _shoot(page, "model-sharing.png")
+    rows = page.locator("[data-testid=shares] tbody tr").all_inner_texts()
+
+    assert [row.split("\t")[:2] for row in rows] == [["eve", "editor"]]
+
+    other = signed_in(outsider)
+    other.goto(f"{asgi_server.url}/shared")
+    other.click("[data-testid=shared-models] >> text=acme/churn")
+    other.wait_for_url(f"{asgi_server.url}{churn}")
+
+    assert _versions(other) == ["3", "2", "1"]
+    assert other.locator("[data-testid=move-alias]").count() == 1
+    assert other.locator("[data-testid=sharing]").count() == 0
+
+    other.goto(f"{asgi_server.url}/acme/-/models")
+    listed = other.locator("[data-testid=models] .stack-link").all_inner_texts()
+    assert listed == ["churn"]

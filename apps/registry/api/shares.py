@@ -23,7 +23,7 @@ OBJECT = OpenApiTypes.OBJECT
 
 
 def share_label(model: RegisteredModel) -> str:
-    """Name a model in audit events and in the email that tells of a share."""
+    """Return the model's label for audit events and share emails."""
     return f"model {model}"
 
 
@@ -82,7 +82,7 @@ class ModelShareView(ApiView):
                 field=unknown[0],
             )
         if "role" not in body:
-            raise InvalidInput("role is required: viewer or editor", field="role")
+            raise InvalidInput("role is missing: send viewer or editor", field="role")
         changed = services.share_change_role(
             actor=actor, share=share, role=body["role"], target_label=share_label(model)
         )
