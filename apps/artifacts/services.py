@@ -136,12 +136,16 @@ def blob_create_unhashed(*, team: Team, size: int) -> Blob:
     )
 
 
-def blob_address(*, blob: Blob, sha256: str, field: str) -> Blob:
+def blob_address(
+    *, blob: Blob, sha256: str, field: str, verified: bool = False
+) -> Blob:
     """Record the sha256 of an unhashed blob's bytes; return the blob to keep.
 
     Runs inside the caller's transaction, after the blob's upload completed,
     so its bytes and size are checked and only the sha256 is the client's
-    word, which the background re-read confirms. The cases:
+    word, which the background re-read confirms. `verified` means that the
+    caller has re-read the bytes already and found this sha256, so that the
+    blob keeping them needs no background re-read. The cases:
 
     1. The team has no blob with this sha256: this blob takes it.
     2. The team has a readable one: that one is returned, and this blob is
@@ -162,14 +166,17 @@ def blob_address(*, blob: Blob, sha256: str, field: str) -> Blob:
 
     other = Blob.objects.filter(team_id=locked.team_id, sha256=sha256).first()
     if other is None:
+        changes: dict[str, Any] = {"sha256": sha256}
+        if verified:
+            changes.update(state=BlobState.VERIFIED, verified_at=timezone.now())
         try:
             with transaction.atomic():
-                locked.sha256 = sha256
-                locked.save(update_fields=["sha256"])
+                Blob.objects.filter(pk=locked.pk).update(**changes)
+            for name, value in changes.items():
+                setattr(locked, name, value)
             return locked
         except IntegrityError:
             # A concurrent commit of the same bytes recorded the sha256 first.
-            locked.sha256 = None
             other = Blob.objects.get(team_id=locked.team_id, sha256=sha256)
 
     # The uploads are locked before the blob, in the order upload_complete
@@ -192,8 +199,8 @@ def blob_address(*, blob: Blob, sha256: str, field: str) -> Blob:
     stale_size = other.size
     other.storage_key = locked.storage_key
     other.size = locked.size
-    other.state = BlobState.STORED
-    other.verified_at = None
+    other.state = BlobState.VERIFIED if verified else BlobState.STORED
+    other.verified_at = timezone.now() if verified else None
     other.save(update_fields=["storage_key", "size", "state", "verified_at"])
     locked.storage_key = stale_key
     locked.save(update_fields=["storage_key"])

@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -27,12 +26,10 @@ from django.db import IntegrityError, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
-from apps.artifacts import services as artifacts
-from apps.artifacts.models import Blob, BlobState, Upload, UploadState
-from apps.artifacts.quota import quota_check
+from apps.artifacts import pushes
 from apps.audit.services import audit_record
 from apps.core import metrics
-from apps.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from apps.core.errors import InvalidInput, NotFound, PermissionDenied
 from apps.core.names import validate_stack_path
 from apps.stacks.models import Attachment, Revision, RevisionState, Stack
 from apps.users.actors import Actor
@@ -137,8 +134,7 @@ def params_key(params: dict[str, Any]) -> str:
 
 
 @dataclass
-class AttachmentSpec:
-    index: int
+class AttachmentSpec(pushes.AnnouncedObject):
     params: dict[str, Any]
     key: str
     media_type: str
@@ -146,10 +142,6 @@ class AttachmentSpec:
     description: str
     settings: dict[str, Any]
     filename: str
-    size: int
-    # None when the commit brings the sha256 (never with inline data).
-    sha256: str | None
-    data: bytes | None
 
 
 def _parse_attachment(index: int, value: object) -> AttachmentSpec:
@@ -167,21 +159,7 @@ def _parse_attachment(index: int, value: object) -> AttachmentSpec:
             f"{field}.media_type must be a media type such as text/csv",
             field=f"{field}.media_type",
         )
-    size = item.get("size")
-    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
-        raise InvalidInput(
-            f"{field}.size must be a non-negative integer", field=f"{field}.size"
-        )
-    if size > artifacts.MAX_OBJECT_SIZE:
-        raise InvalidInput(
-            f"{field}.size must be at most {artifacts.MAX_OBJECT_SIZE} bytes (5 TiB)",
-            field=f"{field}.size",
-        )
-    sha256 = None
-    if item.get("sha256") is not None or item.get("data") is not None:
-        sha256 = artifacts.validate_sha256(
-            item.get("sha256"), field=f"{field}.sha256"
-        )
+    size, sha256 = pushes.validate_announcement(item, field=field)
     item_settings = item.get("settings") or {}
     _require_object(item_settings, field=f"{field}.settings")
 
@@ -195,11 +173,7 @@ def _parse_attachment(index: int, value: object) -> AttachmentSpec:
             f"{field}.filename must not contain slashes", field=f"{field}.filename"
         )
 
-    data = None
-    if sha256 is not None and item.get("data") is not None:
-        data = artifacts.decode_inline(
-            item["data"], size=size, sha256=sha256, field=f"{field}.data"
-        )
+    data = pushes.decode_announced_data(item, size=size, sha256=sha256, field=field)
 
     return AttachmentSpec(
         index=index,
@@ -309,46 +283,10 @@ def revision_open(
         )
 
     with transaction.atomic():
-        # Checked before the stack is created, so a push over the quota
+        # Claimed before the stack is created, so a push over the quota
         # leaves nothing behind, not even an empty new stack.
-        quota_check(
-            team=team,
-            blobs={
-                item.sha256: item.size
-                for item in spec.attachments
-                if item.sha256 is not None
-            },
-            unhashed=sum(
-                item.size for item in spec.attachments if item.sha256 is None
-            ),
-        )
+        opened = pushes.push_open(team=team, objects=spec.attachments)
         stack = _stack_get_or_create(team=team, path=path, actor=actor)
-        # Keyed by sha256, or by the attachment's index for unhashed bytes.
-        blobs: dict[str, Blob] = {}
-        uploads: dict[str, Upload] = {}
-        fresh: set[str] = set()
-        for item in spec.attachments:
-            if item.sha256 is None:
-                unhashed = artifacts.blob_create_unhashed(team=team, size=item.size)
-                blobs[_blob_slot(item)] = unhashed
-                uploads[_blob_slot(item)] = artifacts.upload_open(blob=unhashed)
-                fresh.add(_blob_slot(item))
-                continue
-            if item.sha256 not in blobs:
-                blobs[item.sha256] = artifacts.blob_claim(
-                    team=team, sha256=item.sha256, size=item.size
-                )
-            blob = blobs[item.sha256]
-            if item.data is not None:
-                artifacts.blob_store_inline(blob=blob, data=item.data)
-            elif blob.state == BlobState.PENDING and item.sha256 not in uploads:
-                existing = Upload.objects.filter(
-                    blob=blob, state=UploadState.OPEN
-                ).exists()
-                uploads[item.sha256] = artifacts.upload_open(blob=blob)
-                if not existing:
-                    fresh.add(item.sha256)
-
         stack = Stack.objects.select_for_update().get(pk=stack.pk)
         number = stack.next_number
         stack.next_number = number + 1
@@ -378,79 +316,20 @@ def revision_open(
                 filename=item.filename,
                 size=item.size,
                 sha256=item.sha256 or "",
-                blob=blobs[_blob_slot(item)],
+                blob=opened.blobs[item.index],
             )
             for item in spec.attachments
         )
 
-    described = {
-        sha: artifacts.upload_describe(upload, fresh=sha in fresh)
-        for sha, upload in uploads.items()
-    }
-    answer = []
-    for item in spec.attachments:
-        if _blob_slot(item) in described:
-            answer.append(
-                {
-                    "index": item.index,
-                    "status": "upload",
-                    "upload": described[_blob_slot(item)],
-                }
-            )
-        else:
-            answer.append({"index": item.index, "status": "present"})
+    answers = opened.answers()
     logger.info(
         "revision opened: stack=%s revision=%s attachments=%s uploads=%s",
         stack.pk,
         number,
         len(spec.attachments),
-        len(uploads),
+        len(opened.uploads),
     )
-    return OpenedRevision(revision=revision, attachments=answer)
-
-
-def _blob_slot(item: AttachmentSpec) -> str:
-    return item.sha256 if item.sha256 is not None else f"#{item.index}"
-
-
-@dataclass
-class CommittedUpload:
-    parts: list[artifacts.ClientPart]
-    sha256: str | None
-    field: str
-
-
-def _parse_commit(body: object) -> dict[str, CommittedUpload]:
-    if body is None:
-        return {}
-    payload = _require_object(body, field=None)
-    raw = payload.get("uploads") or []
-    if not isinstance(raw, list):
-        raise InvalidInput("uploads must be a list", field="uploads")
-    parsed: dict[str, CommittedUpload] = {}
-    for position, item in enumerate(raw):
-        where = f"uploads[{position}]"
-        _require_object(item, field=where)
-        upload_id = item.get("id")
-        try:
-            upload_id = str(uuid.UUID(str(upload_id)))
-        except ValueError:
-            raise InvalidInput(
-                f"{where}.id must be an upload id", field=f"{where}.id"
-            ) from None
-        sha256 = None
-        if item.get("sha256") is not None:
-            sha256 = artifacts.validate_sha256(
-                item.get("sha256"), field=f"{where}.sha256"
-            )
-        parsed[upload_id] = CommittedUpload(
-            parts=artifacts.parse_client_parts(
-                item.get("parts"), field=f"{where}.parts"
-            ),
-            sha256=sha256,
-            field=f"{where}.sha256",
-        )
-    return parsed
+    return OpenedRevision(revision=revision, attachments=answers)
 
 
 def revision_commit(
@@ -469,7 +348,7 @@ def revision_commit(
     Committing a committed revision returns it unchanged, so a client whose
     connection dropped after the commit may simply retry.
     """
-    sent = _parse_commit(body)
+    sent = pushes.parse_commit(body)
     revision = Revision.objects.filter(
         team=stack.team, stack=stack, number=number
     ).first()
@@ -481,50 +360,21 @@ def revision_commit(
     blob_ids = set(
         Attachment.objects.filter(revision=revision).values_list("blob_id", flat=True)
     )
-    blobs = {blob.pk: blob for blob in Blob.objects.filter(pk__in=blob_ids)}
-    uploads = {
-        str(upload.pk): upload
-        for upload in Upload.objects.select_related("blob").filter(
-            blob_id__in=blob_ids
-        )
-    }
-    _check_sent_uploads(sent, uploads)
-    addresses = _unhashed_addresses(sent, uploads)
-    for upload in uploads.values():
-        if upload.state != UploadState.OPEN or upload.blob.state != BlobState.PENDING:
-            continue
-        if str(upload.pk) not in sent:
-            raise InvalidInput(
-                f"upload {upload.pk} is not complete: send its parts' MD5s",
-                field="uploads",
-            )
-        artifacts.upload_complete(upload=upload, parts=sent[str(upload.pk)].parts)
+    addresses = pushes.push_uploads_complete(
+        sent=sent, blob_ids=blob_ids, label="this revision"
+    )
 
     with transaction.atomic():
         stack = Stack.objects.select_for_update().get(pk=stack.pk)
         revision = Revision.objects.select_for_update().get(pk=revision.pk)
         if revision.state == RevisionState.COMMITTED:
             return revision
-        deduplicated = False
-        for blob_id, (sha256, field) in addresses.items():
-            kept = artifacts.blob_address(
-                blob=blobs[blob_id], sha256=sha256, field=field
-            )
-            Attachment.objects.filter(revision=revision, blob_id=blob_id).update(
-                blob=kept, sha256=sha256
-            )
-            if kept.pk != blob_id:
-                # The uploaded copy is unreferenced now; the collector frees it.
-                blob_ids.discard(blob_id)
-                blob_ids.add(kept.pk)
-                deduplicated = True
-        unreadable = Blob.objects.filter(pk__in=blob_ids).exclude(
-            state__in=[BlobState.STORED, BlobState.VERIFIED]
+        published = pushes.push_blobs_publish(
+            addresses=addresses,
+            blob_ids=blob_ids,
+            rows=Attachment.objects.filter(revision=revision),
+            message="some bytes of this revision are not uploaded yet",
         )
-        if unreadable.exists():
-            raise Conflict(
-                "some bytes of this revision are not uploaded yet", field="uploads"
-            )
 
         now = timezone.now()
         revision.state = RevisionState.COMMITTED
@@ -547,65 +397,20 @@ def revision_commit(
         stack.save(update_fields=fields)
         trimmed = _apply_retention(stack)
 
-        to_verify = list(
-            Blob.objects.filter(pk__in=blob_ids, state=BlobState.STORED).values_list(
-                "pk", flat=True
-            )
-        )
         size = Attachment.objects.filter(revision=revision).aggregate(
             total=Sum("size")
         )["total"]
         transaction.on_commit(
             lambda: _after_commit(
-                stack, revision, to_verify, trimmed or deduplicated, size or 0
+                stack,
+                revision,
+                published.to_verify,
+                trimmed or published.left_over,
+                size or 0,
             )
         )
     logger.info("revision committed: stack=%s revision=%s", stack.pk, revision.number)
     return revision
-
-
-def _check_sent_uploads(
-    sent: dict[str, CommittedUpload], uploads: dict[str, Upload]
-) -> None:
-    """Check that each upload the client names is this revision's and usable."""
-    for upload_id, item in sent.items():
-        upload = uploads.get(upload_id)
-        if upload is None:
-            raise InvalidInput(
-                f"upload {upload_id} does not belong to this revision", field="uploads"
-            )
-        if upload.state == UploadState.ABORTED:
-            # Bytes of another size arrived under the same sha256 meanwhile.
-            raise Conflict(
-                f"upload {upload_id} was aborted: push the object again",
-                field="uploads",
-            )
-        announced = upload.blob.sha256
-        if None not in (item.sha256, announced) and item.sha256 != announced:
-            raise artifacts.ChecksumMismatch(
-                f"upload {upload_id} was opened with sha256 {announced}, "
-                f"not {item.sha256}",
-                field=item.field,
-            )
-
-
-def _unhashed_addresses(
-    sent: dict[str, CommittedUpload], uploads: dict[str, Upload]
-) -> dict[int, tuple[str, str]]:
-    """Map each blob opened without a sha256 to the sha256 the client sends now."""
-    addresses: dict[int, tuple[str, str]] = {}
-    for upload_id, upload in uploads.items():
-        if upload.blob.sha256 is not None or upload.state == UploadState.ABORTED:
-            continue
-        item = sent.get(upload_id)
-        if item is None or item.sha256 is None:
-            raise InvalidInput(
-                f"upload {upload_id} was opened without a sha256: send the "
-                "sha256 of its bytes with the commit",
-                field=item.field if item is not None else "uploads",
-            )
-        addresses[upload.blob_id] = (item.sha256, item.field)
-    return addresses
 
 
 def _after_commit(
