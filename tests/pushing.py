@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -159,18 +160,29 @@ def open_revision(
 
 def upload_parts(opened: dict[str, Any], objects: tuple[Obj, ...]) -> list[dict[str, Any]]:
     """Upload the parts the server does not have; return the commit's `uploads`."""
+    return upload_answers(opened["attachments"], [item.data for item in objects])
+
+
+def upload_answers(
+    answers: list[dict[str, Any]], contents: Sequence[bytes]
+) -> list[dict[str, Any]]:
+    """Upload the parts an open's `answers` ask for, of the objects' `contents`.
+
+    Returns the commit's `uploads`, one per upload however many objects
+    share it.
+    """
     uploads: dict[str, dict[str, Any]] = {}
-    for answer in opened["attachments"]:
+    for answer in answers:
         if answer["status"] != "upload" or answer["upload"]["id"] in uploads:
             continue
         upload = answer["upload"]
-        data = objects[answer["index"]].data
+        data = contents[answer["index"]]
         parts = []
         for part in upload["parts"]:
             start = (part["number"] - 1) * upload["part_size"]
             chunk = data[start : start + part["size"]]
             if part["md5"] != md5_hex(chunk):
-                sent = transfer_put(part["url"], chunk)
+                sent = transfer_put(part["url"], chunk, part.get("headers"))
                 assert sent.status == 200, sent.body
             parts.append({"number": part["number"], "md5": md5_hex(chunk)})
         uploads[upload["id"]] = {"id": upload["id"], "parts": parts}

@@ -125,11 +125,15 @@ def _slot(item: AnnouncedObject) -> str:
     return item.sha256 if item.sha256 is not None else f"#{item.index}"
 
 
-def push_open(*, team: Team, objects: Sequence[AnnouncedObject]) -> OpenedPush:
+def push_open(
+    *, team: Team, objects: Sequence[AnnouncedObject], checked: bool = False
+) -> OpenedPush:
     """Check the team's quota, then claim a blob per object and open uploads.
 
     Runs inside the caller's transaction, before the caller writes the rows
-    that reference the blobs.
+    that reference the blobs. `checked` lets a new upload of bytes with a
+    known sha256 go as one part that the store checks on arrival
+    (`artifacts.upload_open`), for a client that sends each part's headers.
 
     1. Check the quota, counting bytes announced by size alone as new.
     2. Claim one blob per distinct sha256: present ones need nothing, inline
@@ -164,7 +168,7 @@ def push_open(*, team: Team, objects: Sequence[AnnouncedObject]) -> OpenedPush:
             artifacts.blob_store_inline(blob=blob, data=item.data)
         elif blob.state == BlobState.PENDING and slot not in opened.uploads:
             existing = Upload.objects.filter(blob=blob, state=UploadState.OPEN).exists()
-            opened.uploads[slot] = artifacts.upload_open(blob=blob)
+            opened.uploads[slot] = artifacts.upload_open(blob=blob, checked=checked)
             if not existing:
                 opened.fresh.add(slot)
     return opened

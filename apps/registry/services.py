@@ -9,6 +9,10 @@ its whole sha256, and, in one transaction under the model's row
 lock, numbers the version, moves `latest` and applies the alias
 the push asked for. Until then no reader sees the version, and a model whose
 first push has not committed is not seen at all.
+
+The steps both apps share live in `apps.artifacts.pushes`. As for stacks, a
+large file may be announced by size alone and its sha256 sent with the
+commit, which compares it with the bytes before anything is published.
 """
 
 from __future__ import annotations
@@ -18,15 +22,16 @@ import logging
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from apps.artifacts import pushes
 from apps.artifacts import services as artifacts
-from apps.artifacts.models import Blob, BlobState, Upload, UploadState
-from apps.artifacts.quota import quota_check
+from apps.artifacts.models import Blob, BlobState
 from apps.artifacts.storage import StorageError, get_storage
 from apps.audit.services import audit_record
 from apps.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
@@ -77,37 +82,19 @@ def model_version_open(
     """Open a pending version and return, per file, what to upload.
 
     1. Validate the whole body before touching the database or storage.
-    2. Find or create the model, claim a blob per distinct sha256, store
-       inline data and open uploads for the rest.
+    2. Claim a blob per distinct sha256, store inline data and open uploads
+       for the rest. A file without a sha256 gets a blob and an upload of
+       its own. Then find or create the model.
     3. Write the pending version with its files. It has no number yet.
     """
     validation.validate_model_name(name)
     spec = validation.parse_version_push(body)
 
     with transaction.atomic():
-        quota_check(team=team, blobs={item.sha256: item.size for item in spec.files})
+        opened = pushes.push_open(
+            team=team, objects=spec.files, checked=spec.part_headers
+        )
         model = _model_get_or_create(team=team, name=name, actor=actor)
-        blobs: dict[str, Blob] = {}
-        uploads: dict[str, Upload] = {}
-        fresh: set[str] = set()
-        for item in spec.files:
-            if item.sha256 not in blobs:
-                blobs[item.sha256] = artifacts.blob_claim(
-                    team=team, sha256=item.sha256, size=item.size
-                )
-            blob = blobs[item.sha256]
-            if item.data is not None:
-                artifacts.blob_store_inline(blob=blob, data=item.data)
-            elif blob.state == BlobState.PENDING and item.sha256 not in uploads:
-                existing = Upload.objects.filter(
-                    blob=blob, state=UploadState.OPEN
-                ).exists()
-                uploads[item.sha256] = artifacts.upload_open(
-                    blob=blob, checked=spec.part_headers
-                )
-                if not existing:
-                    fresh.add(item.sha256)
-
         version = ModelVersion.objects.create(
             team=team,
             model=model,
@@ -133,102 +120,37 @@ def model_version_open(
                 index=item.index,
                 path=item.path,
                 size=item.size,
-                sha256=item.sha256,
-                blob=blobs[item.sha256],
+                # Empty until the commit brings the sha256 of a file opened
+                # without one.
+                sha256=item.sha256 or "",
+                blob=opened.blobs[item.index],
             )
             for item in spec.files
         )
 
-    described = {
-        sha: artifacts.upload_describe(upload, fresh=sha in fresh)
-        for sha, upload in uploads.items()
-    }
-    answer = []
-    for item in spec.files:
-        if item.sha256 in described:
-            answer.append(
-                {
-                    "index": item.index,
-                    "status": "upload",
-                    "upload": described[item.sha256],
-                }
-            )
-        else:
-            answer.append({"index": item.index, "status": "present"})
+    answers = opened.answers()
     logger.info(
         "model version opened: model=%s push=%s files=%s uploads=%s",
         model.pk,
         version.push_id,
         len(spec.files),
-        len(uploads),
+        len(opened.uploads),
     )
-    return OpenedVersion(version=version, files=answer)
-
-
-def _parse_commit(body: object) -> dict[str, list[artifacts.ClientPart]]:
-    if body is None:
-        return {}
-    if not isinstance(body, dict):
-        raise InvalidInput("body must be a JSON object", field=None)
-    raw = body.get("uploads") or []
-    if not isinstance(raw, list):
-        raise InvalidInput("uploads must be a list", field="uploads")
-    parsed: dict[str, list[artifacts.ClientPart]] = {}
-    for position, item in enumerate(raw):
-        where = f"uploads[{position}]"
-        if not isinstance(item, dict):
-            raise InvalidInput(f"{where} must be a JSON object", field=where)
-        try:
-            upload_id = str(uuid.UUID(str(item.get("id"))))
-        except ValueError:
-            raise InvalidInput(
-                f"{where}.id must be an upload id", field=f"{where}.id"
-            ) from None
-        parsed[upload_id] = artifacts.parse_client_parts(
-            item.get("parts"), field=f"{where}.parts"
-        )
-    return parsed
-
-
-def _complete_uploads(version: ModelVersion, body: object) -> set[int]:
-    """Complete the open uploads of a pending version's files; return their blobs."""
-    client_parts = _parse_commit(body)
-    blob_ids = set(
-        ModelFile.objects.filter(version=version).values_list("blob_id", flat=True)
-    )
-    pending = list(Blob.objects.filter(pk__in=blob_ids, state=BlobState.PENDING))
-    open_uploads = {
-        str(upload.pk): upload
-        for upload in Upload.objects.select_related("blob").filter(
-            blob__in=pending, state=UploadState.OPEN
-        )
-    }
-    finished = {
-        str(pk)
-        for pk in Upload.objects.filter(blob_id__in=blob_ids)
-        .exclude(state=UploadState.OPEN)
-        .values_list("pk", flat=True)
-    }
-    for upload_id in client_parts:
-        # An upload that another push of the same bytes completed is fine.
-        if upload_id not in open_uploads and upload_id not in finished:
-            raise InvalidInput(
-                f"upload {upload_id} does not belong to this push", field="uploads"
-            )
-    for upload in open_uploads.values():
-        if str(upload.pk) not in client_parts:
-            raise InvalidInput(
-                f"upload {upload.pk} is not complete: send its parts' MD5s",
-                field="uploads",
-            )
-        artifacts.upload_complete(upload=upload, parts=client_parts[str(upload.pk)])
-    return blob_ids
+    return OpenedVersion(version=version, files=answers)
 
 
 def model_version_commit(
     *, actor: Actor, model: RegisteredModel, push_id: str, body: object
 ) -> ModelVersion:
     """Complete a pending version's uploads, then number and publish it.
+
+    1. Check the client's uploads against the push's, and join their parts.
+    2. Re-read each newly stored file and compare its whole sha256: the one
+       announced at the open, or the one the commit brings.
+    3. In one transaction under the model's row lock, record the sha256 of
+       files opened without one (pointing them at the team's blob of the
+       same bytes where there is one), number the version, move `latest`
+       and apply the alias and description of the push.
 
     Committing a committed push returns its version unchanged, so a client
     whose connection dropped after the commit may retry.
@@ -245,8 +167,14 @@ def model_version_commit(
     if version.state == VersionState.COMMITTED:
         return version
 
-    blob_ids = _complete_uploads(version, body)
-    _check_sha256(version, blob_ids)
+    sent = pushes.parse_commit(body)
+    blob_ids = set(
+        ModelFile.objects.filter(version=version).values_list("blob_id", flat=True)
+    )
+    addresses = pushes.push_uploads_complete(
+        sent=sent, blob_ids=blob_ids, label="this push"
+    )
+    verified = _check_sha256(version, blob_ids, addresses)
 
     with transaction.atomic():
         # The row lock orders concurrent commits: each reads and bumps
@@ -255,13 +183,13 @@ def model_version_commit(
         version = ModelVersion.objects.select_for_update().get(pk=version.pk)
         if version.state == VersionState.COMMITTED:
             return version
-        unreadable = Blob.objects.filter(pk__in=blob_ids).exclude(
-            state__in=[BlobState.STORED, BlobState.VERIFIED]
+        published = pushes.push_blobs_publish(
+            addresses=addresses,
+            blob_ids=blob_ids,
+            rows=ModelFile.objects.filter(version=version),
+            message="some files of this push are not uploaded yet",
+            verified=verified,
         )
-        if unreadable.exists():
-            raise Conflict(
-                "some files of this push are not uploaded yet", field="uploads"
-            )
 
         now = timezone.now()
         version.version = model.next_version
@@ -282,30 +210,36 @@ def model_version_commit(
         if version.alias_on_commit:
             _alias_point(actor, model, version.alias_on_commit, version)
 
-        to_verify = list(
-            Blob.objects.filter(pk__in=blob_ids, state=BlobState.STORED).values_list(
-                "pk", flat=True
-            )
-        )
-        transaction.on_commit(lambda: _verify(to_verify))
+        transaction.on_commit(partial(_after_commit, model.team_id, published))
     logger.info(
         "model version committed: model=%s version=%s", model.pk, version.version
     )
     return version
 
 
-def _check_sha256(version: ModelVersion, blob_ids: set[int]) -> None:
+def _check_sha256(
+    version: ModelVersion, blob_ids: set[int], addresses: dict[int, pushes.Address]
+) -> set[int]:
     """Re-read every file not yet verified and compare its whole sha256.
 
     The part MD5s prove only that the store holds what the client sent, not
-    that the client sent the bytes it announced. A version whose file fails
-    is deleted, so that nothing of it stays registered, and the blob is
-    marked corrupt, so that the next push of these bytes uploads them again.
+    that the client sent the bytes it announced. A file opened without a
+    sha256 is compared with the one its commit brings (`addresses`).
+
+    A version whose file fails is deleted, so that nothing of it stays
+    registered. A failed blob with a sha256 is marked corrupt, so that the
+    next push of these bytes uploads them again. A failed blob without one
+    belongs to this push alone, and the collector frees it.
+
     Reading happens before the model's row lock is taken: a stored blob's
     bytes do not change, and the commit checks the blob's state again under
-    the lock.
+    the lock. Returns the blobs without a sha256 whose bytes matched, which
+    the commit marks verified when it records their sha256.
     """
+    matched: set[int] = set()
     for blob in Blob.objects.filter(pk__in=blob_ids, state=BlobState.STORED):
+        address = addresses.get(blob.pk)
+        expected = blob.sha256 if address is None else address.sha256
         digest = hashlib.sha256()
         size = 0
         try:
@@ -315,7 +249,10 @@ def _check_sha256(version: ModelVersion, blob_ids: set[int]) -> None:
         except StorageError:
             logger.exception("model file could not be re-read: blob=%s", blob.pk)
             size = -1
-        if size == blob.size and digest.hexdigest() == blob.sha256:
+        if size == blob.size and digest.hexdigest() == expected:
+            if address is not None:
+                matched.add(blob.pk)
+                continue
             Blob.objects.filter(pk=blob.pk, state=BlobState.STORED).update(
                 state=BlobState.VERIFIED, verified_at=timezone.now()
             )
@@ -326,27 +263,39 @@ def _check_sha256(version: ModelVersion, blob_ids: set[int]) -> None:
             .first()
         )
         with transaction.atomic():
-            Blob.objects.filter(pk=blob.pk, state=BlobState.STORED).update(
-                state=BlobState.CORRUPT, verified_at=timezone.now()
-            )
+            Blob.objects.filter(
+                pk=blob.pk, state=BlobState.STORED, sha256__isnull=False
+            ).update(state=BlobState.CORRUPT, verified_at=timezone.now())
             _delete_versions(ModelVersion.objects.filter(pk=version.pk))
+            if address is not None:
+                transaction.on_commit(partial(_release, version.team_id))
         logger.warning(
             "model file failed its sha256: push=%s blob=%s", version.push_id, blob.pk
         )
         where = f"files[{file.index}]" if file is not None else "files"
         path = f" ({file.path})" if file is not None else ""
+        if address is not None:
+            raise artifacts.ChecksumMismatch(
+                f"{where}{path} does not match the sha256 sent with the commit: "
+                "the uploaded bytes or that sha256 are wrong; push the version "
+                "again",
+                field=address.field,
+            )
         raise artifacts.ChecksumMismatch(
             f"{where}{path} does not match its sha256: the uploaded bytes differ "
             "from the announced ones; push the version again",
             field=f"{where}.sha256",
         )
+    return matched
 
 
-def _verify(blob_ids: list[int]) -> None:
+def _after_commit(team_id: int, published: pushes.PublishedBlobs) -> None:
     from apps.artifacts import tasks as artifact_tasks
 
-    for blob_id in blob_ids:
+    for blob_id in published.to_verify:
         artifact_tasks.verify_blob.delay(blob_id)
+    if published.left_over:
+        _release(team_id)
 
 
 def _release(team_id: int) -> None:

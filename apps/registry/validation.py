@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
 
-from apps.artifacts import services as artifacts
+from apps.artifacts import pushes
 from apps.core.errors import InvalidInput
 
 MODEL_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
@@ -211,34 +211,16 @@ def _file_path(value: object, *, field: str) -> str:
 
 
 @dataclass
-class FileSpec:
-    index: int
+class FileSpec(pushes.AnnouncedObject):
     path: str
-    size: int
-    sha256: str
-    data: bytes | None
 
 
 def _parse_file(index: int, value: object) -> FileSpec:
     field = f"files[{index}]"
     item = _object(value, field=field)
     path = _file_path(item.get("path"), field=f"{field}.path")
-    size = item.get("size")
-    if isinstance(size, bool) or not isinstance(size, int) or size < 0:
-        raise InvalidInput(
-            f"{field}.size must be a non-negative integer", field=f"{field}.size"
-        )
-    if size > artifacts.MAX_OBJECT_SIZE:
-        raise InvalidInput(
-            f"{field}.size must be at most {artifacts.MAX_OBJECT_SIZE} bytes (5 TiB)",
-            field=f"{field}.size",
-        )
-    sha256 = artifacts.validate_sha256(item.get("sha256"), field=f"{field}.sha256")
-    data = None
-    if item.get("data") is not None:
-        data = artifacts.decode_inline(
-            item["data"], size=size, sha256=sha256, field=f"{field}.data"
-        )
+    size, sha256 = pushes.validate_announcement(item, field=field)
+    data = pushes.decode_announced_data(item, size=size, sha256=sha256, field=field)
     return FileSpec(index=index, path=path, size=size, sha256=sha256, data=data)
 
 

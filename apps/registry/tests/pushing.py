@@ -9,24 +9,26 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
-from tests.pushing import md5_hex, transfer_put
+from tests.pushing import upload_answers
 
 
 def model_url(team: str, name: str, suffix: str = "") -> str:
     return f"/api/teams/{team}/models/{name}{suffix}"
 
 
-def announce(files: dict[str, bytes], *, inline: bool) -> list[dict[str, Any]]:
+def announce(
+    files: dict[str, bytes], *, inline: bool, unhashed: Collection[str] = ()
+) -> list[dict[str, Any]]:
+    """Describe `files` for an open; those in `unhashed` by size alone."""
     entries = []
     for path, data in files.items():
-        entry: dict[str, Any] = {
-            "path": path,
-            "size": len(data),
-            "sha256": hashlib.sha256(data).hexdigest(),
-        }
+        entry: dict[str, Any] = {"path": path, "size": len(data)}
+        if path not in unhashed:
+            entry["sha256"] = hashlib.sha256(data).hexdigest()
         if inline:
             entry["data"] = base64.b64encode(data).decode()
         entries.append(entry)
@@ -34,37 +36,40 @@ def announce(files: dict[str, bytes], *, inline: bool) -> list[dict[str, Any]]:
 
 
 def push_body(
-    files: dict[str, bytes], *, inline: bool = False, **fields: Any
+    files: dict[str, bytes],
+    *,
+    inline: bool = False,
+    unhashed: Collection[str] = (),
+    **fields: Any,
 ) -> dict[str, Any]:
     return {
         "flavor": fields.pop("flavor", "files"),
         "loader": fields.pop("loader", {"kind": "file", "name": next(iter(files))}),
-        "files": announce(files, inline=inline),
+        "files": announce(files, inline=inline, unhashed=unhashed),
         **fields,
     }
 
 
 def upload_files(
-    opened: dict[str, Any], files: dict[str, bytes]
+    opened: dict[str, Any],
+    files: dict[str, bytes],
+    *,
+    unhashed: Collection[str] = (),
 ) -> list[dict[str, Any]]:
-    """Upload the parts the server lacks; return the commit's `uploads`."""
-    contents = list(files.values())
-    uploads: dict[str, dict[str, Any]] = {}
+    """Upload the parts the server lacks; return the commit's `uploads`.
+
+    The upload of each file in `unhashed` carries the file's sha256, as a
+    client that hashed it while uploading sends it.
+    """
+    uploads = upload_answers(opened["files"], list(files.values()))
+    by_id = {upload["id"]: upload for upload in uploads}
+    paths = list(files)
     for answer in opened["files"]:
-        if answer["status"] != "upload" or answer["upload"]["id"] in uploads:
-            continue
-        upload = answer["upload"]
-        data = contents[answer["index"]]
-        parts = []
-        for part in upload["parts"]:
-            start = (part["number"] - 1) * upload["part_size"]
-            chunk = data[start : start + part["size"]]
-            if part["md5"] != md5_hex(chunk):
-                sent = transfer_put(part["url"], chunk, part.get("headers"))
-                assert sent.status == 200, sent.body
-            parts.append({"number": part["number"], "md5": md5_hex(chunk)})
-        uploads[upload["id"]] = {"id": upload["id"], "parts": parts}
-    return list(uploads.values())
+        path = paths[answer["index"]]
+        if answer["status"] == "upload" and path in unhashed:
+            sha256 = hashlib.sha256(files[path]).hexdigest()
+            by_id[answer["upload"]["id"]]["sha256"] = sha256
+    return uploads
 
 
 @dataclass
@@ -87,18 +92,23 @@ def model_push(
     *,
     commit: bool = True,
     inline: bool = False,
+    unhashed: Collection[str] = (),
     **fields: Any,
 ) -> PushedVersion:
-    """Open a push, upload what the server lacks and, unless told not to, commit."""
+    """Open a push, upload what the server lacks and, if `commit`, commit it.
+
+    Files whose paths are in `unhashed` are announced by size alone, and
+    their sha256 goes with the commit.
+    """
     files = files or {"model.bin": b"model bytes"}
     response = api.post(
         model_url(team, name, "/versions"),
-        push_body(files, inline=inline, **fields),
+        push_body(files, inline=inline, unhashed=unhashed, **fields),
         format="json",
     )
     assert response.status_code == 201, response.content
     opened = response.json()
-    uploads = upload_files(opened, files)
+    uploads = upload_files(opened, files, unhashed=unhashed)
     committed = None
     if commit:
         answer = api.post(
