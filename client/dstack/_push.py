@@ -1,4 +1,9 @@
-"""Pushing objects: frames of attachments, one revision per push."""
+"""Pushing objects: frames of attachments, one revision per push.
+
+The two steps of a push, open then commit, are the same for a revision of
+a stack and for a version of a model: `open_and_upload` and `commit_push`
+serve both.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +14,11 @@ import logging
 import re
 import tempfile
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ._encoders import Encoded, Encoder, encode
 from ._exceptions import DstackError, PermissionDeniedError, ServerError, TransportError
@@ -34,9 +39,6 @@ COMMIT_ATTEMPTS = 3
 # and it grows with the object. Below it the sha256 goes first, so that
 # bytes the server has already are neither sent inline nor uploaded.
 HASH_WHILE_UPLOADING = 64 * 1024 * 1024
-# A server from before the sha256 could wait for the commit rejects an
-# attachment without one; the push then hashes everything and opens again.
-_SHA256_FIELD = re.compile(r"attachments\[\d+\]\.sha256")
 
 
 @dataclass(frozen=True)
@@ -185,9 +187,9 @@ class StackFrame:
         source: Source = encoded.data
         if self.auto_push and isinstance(source, bytes):
             source = self._spill_to_file(source)
-        stamp = _file_stamp(source) if isinstance(source, Path) else None
+        stamp = file_stamp(source) if isinstance(source, Path) else None
         size = source_size(source)
-        sha256 = sha256_of(source) if size < HASH_WHILE_UPLOADING else None
+        sha256 = sha256_to_announce(source, size)
         self._keys[key] = len(self._pending)
         self._pending.append(
             _Pending(checked, description, encoded, source, size, sha256, stamp)
@@ -232,23 +234,6 @@ class StackFrame:
         return path
 
 
-def _file_stamp(path: Path) -> tuple[int, int]:
-    status = path.stat()
-    return status.st_size, status.st_mtime_ns
-
-
-def _check_unchanged(attachments: list[_Pending]) -> None:
-    """Raise DstackError for a file source changed since it was added."""
-    for item in attachments:
-        if not isinstance(item.source, Path) or item.stamp is None:
-            continue
-        if _file_stamp(item.source) != item.stamp:
-            raise DstackError(
-                f"{item.source} was modified while it was being pushed: "
-                "push it again once it is complete"
-            )
-
-
 def check_write_access(client: Client, team: str) -> None:
     """Raise PermissionDeniedError unless the token's user may write to `team`."""
     response = client.http.request("GET", "user", context="checking access")
@@ -274,34 +259,24 @@ def push_revision(
     message: str | None,
     access: str | None,
 ) -> PushResult:
-    """Open a revision, upload what the server lacks, and commit it.
-
-    1. Open it with the data inline when the whole request fits the inline
-       limit, else with sizes and hashes only. Large objects have no sha256
-       yet: a thread computes it while the request and the uploads run.
-    2. Upload the parts of every attachment whose status is `upload`.
-    3. Commit with the parts' MD5s and the sha256 of what was hashed while
-       uploading; a commit is idempotent, so a network failure is retried.
-    """
+    """Open a revision, upload what the server lacks, and commit it."""
     base = f"teams/{team}/stacks/{path}/-/revisions"
     body = {"message": message, "access": access, "client": client_info()}
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dstack-hash") as pool:
-        hashes = {
-            index: pool.submit(sha256_of, item.source)
-            for index, item in enumerate(attachments)
-            if item.sha256 is None
-        }
-        try:
-            opened = _open_revision(client, base, body, attachments, hashes)
-            committed_parts = _upload(client, team, opened, attachments, hashes)
-        finally:
-            for future in hashes.values():
-                future.cancel()
-    _check_unchanged(attachments)
+    opened, uploads = open_and_upload(
+        client,
+        team,
+        base,
+        body,
+        attachments,
+        list_name="attachments",
+        context="opening a revision",
+    )
 
     number = opened["number"]
     commit_url = opened.get("commit_url") or f"{base}/{number}/commit"
-    committed = _commit(client, commit_url, committed_parts, number)
+    committed = commit_push(
+        client, commit_url, uploads, context=f"committing revision {number}"
+    )
     logger.info(
         "pushed revision %s of %s/%s with %d attachments",
         number,
@@ -316,25 +291,104 @@ def push_revision(
     )
 
 
+# -- the two-step push of stacks and the registry ------------------------------
+
+
+class PushObject(Protocol):
+    """An object to push: an attachment of a revision or a file of a model."""
+
+    source: Source
+    size: int
+    # None until the upload for objects hashed while they upload.
+    sha256: str | None
+    # (size, mtime in ns) of a file source when it was added, to notice a
+    # file that changes before its push commits.
+    stamp: tuple[int, int] | None
+
+    def to_wire(self, *, inline: bool) -> dict[str, Any]: ...
+
+
+def sha256_to_announce(source: Source, size: int) -> str | None:
+    """Hash `source` now, or return None for an object hashed while it uploads."""
+    return sha256_of(source) if size < HASH_WHILE_UPLOADING else None
+
+
+def file_stamp(path: Path) -> tuple[int, int]:
+    status = path.stat()
+    return status.st_size, status.st_mtime_ns
+
+
+def _check_unchanged(items: Sequence[PushObject]) -> None:
+    """Raise DstackError for a file source changed since it was added."""
+    for item in items:
+        if not isinstance(item.source, Path) or item.stamp is None:
+            continue
+        if file_stamp(item.source) != item.stamp:
+            raise DstackError(
+                f"{item.source} was modified while it was being pushed: "
+                "push it again once it is complete"
+            )
+
+
+def open_and_upload(
+    client: Client,
+    team: str,
+    url: str,
+    body: dict[str, Any],
+    items: Sequence[PushObject],
+    *,
+    list_name: str,
+    context: str,
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Open a push of `items` and upload what the server lacks.
+
+    `body` is the open request without the objects, which go under
+    `list_name`, and the server's response lists them under the same name.
+
+    1. Open the push with the data inline when the whole request fits the
+       inline limit, else with sizes and hashes only. Objects without a
+       sha256 are hashed on a thread while the request and the uploads run.
+    2. Upload the parts of every object whose status is `upload`.
+    3. Check that no file changed meanwhile.
+
+    Returns the server's response to the open and the commit's `uploads`,
+    with the sha256 of each object hashed while uploading.
+    """
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dstack-hash") as pool:
+        hashes = {
+            index: pool.submit(sha256_of, item.source)
+            for index, item in enumerate(items)
+            if item.sha256 is None
+        }
+        try:
+            opened = _open_push(client, url, body, items, hashes, list_name, context)
+            uploads = _upload(client, team, opened[list_name], items, hashes)
+        finally:
+            for future in hashes.values():
+                future.cancel()
+    _check_unchanged(items)
+    return opened, uploads
+
+
 def _upload(
     client: Client,
     team: str,
-    opened: dict[str, Any],
-    attachments: list[_Pending],
+    answers: list[dict[str, Any]],
+    items: Sequence[PushObject],
     hashes: dict[int, Future[str]],
 ) -> list[dict[str, Any]]:
     """Upload what the server asked for; return the commit's `uploads` list."""
     uploads = []
     indexes = []
     seen: set[str] = set()
-    for answer in opened.get("attachments", []):
+    for answer in answers:
         if answer.get("status") != "upload":
             continue
         upload = answer["upload"]
         if upload["id"] in seen:
             continue
         seen.add(upload["id"])
-        uploads.append((upload, attachments[answer["index"]].source))
+        uploads.append((upload, items[answer["index"]].source))
         indexes.append(answer["index"])
     if not uploads:
         return []
@@ -344,41 +398,50 @@ def _upload(
     )
     committed = uploader.upload_all(uploads)
     for entry, index in zip(committed, indexes, strict=True):
-        item = attachments[index]
+        item = items[index]
         if item.sha256 is None:
             item.sha256 = hashes[index].result()
             entry["sha256"] = item.sha256
     return committed
 
 
-def _open_revision(
+def _open_push(
     client: Client,
-    base: str,
+    url: str,
     body: dict[str, Any],
-    attachments: list[_Pending],
+    items: Sequence[PushObject],
     hashes: dict[int, Future[str]],
+    list_name: str,
+    context: str,
 ) -> dict[str, Any]:
     if hashes:
         try:
-            return _send_open(client, base, body, attachments)
+            return _send_open(client, url, body, items, list_name, context)
         except ServerError as exc:
-            if exc.status_code != 400 or not _SHA256_FIELD.fullmatch(exc.field or ""):
+            # A server from before the sha256 could wait for the commit
+            # rejects an object without one; hash everything and open again.
+            field = re.escape(list_name) + r"\[\d+\]\.sha256"
+            if exc.status_code != 400 or not re.fullmatch(field, exc.field or ""):
                 raise
             logger.info("server requires every sha256 at the open, hashing first")
         for index, future in hashes.items():
-            attachments[index].sha256 = future.result()
-    return _send_open(client, base, body, attachments)
+            items[index].sha256 = future.result()
+    return _send_open(client, url, body, items, list_name, context)
 
 
 def _send_open(
-    client: Client, base: str, body: dict[str, Any], attachments: list[_Pending]
+    client: Client,
+    url: str,
+    body: dict[str, Any],
+    items: Sequence[PushObject],
+    list_name: str,
+    context: str,
 ) -> dict[str, Any]:
-    context = "opening a revision"
-    inline_body = _inline_body(body, attachments, client.inline_limit)
+    inline_body = _inline_body(body, items, list_name, client.inline_limit)
     if inline_body is not None:
         try:
             return client.http.request_json(
-                "POST", base, json=inline_body, context=context
+                "POST", url, json=inline_body, context=context
             )
         except ServerError as exc:
             # A server configured with a lower inline limit rejects the body;
@@ -387,36 +450,33 @@ def _send_open(
                 raise
             logger.info("server rejected inline data (%s), using uploads", exc.code)
 
-    body = {**body, "attachments": [item.to_wire(inline=False) for item in attachments]}
-    return client.http.request_json("POST", base, json=body, context=context)
+    body = {**body, list_name: [item.to_wire(inline=False) for item in items]}
+    return client.http.request_json("POST", url, json=body, context=context)
 
 
 def _inline_body(
-    body: dict[str, Any], attachments: list[_Pending], limit: int
+    body: dict[str, Any], items: Sequence[PushObject], list_name: str, limit: int
 ) -> dict[str, Any] | None:
     """Return the request with inline data, or None when it would exceed `limit`."""
-    if any(item.sha256 is None for item in attachments):
+    if any(item.sha256 is None for item in items):
         return None
-    bare = {**body, "attachments": [item.to_wire(inline=False) for item in attachments]}
+    bare = {**body, list_name: [item.to_wire(inline=False) for item in items]}
     estimate = len(json.dumps(bare)) + sum(
-        4 * ((item.size + 2) // 3) + len(', "data": ""') for item in attachments
+        4 * ((item.size + 2) // 3) + len(', "data": ""') for item in items
     )
     if estimate > limit:
         return None
 
-    inline = {
-        **body,
-        "attachments": [item.to_wire(inline=True) for item in attachments],
-    }
+    inline = {**body, list_name: [item.to_wire(inline=True) for item in items]}
     if len(json.dumps(inline).encode("utf-8")) > limit:
         return None
     return inline
 
 
-def _commit(
-    client: Client, url: str, uploads: list[dict[str, Any]], number: int
+def commit_push(
+    client: Client, url: str, uploads: list[dict[str, Any]], *, context: str
 ) -> dict[str, Any]:
-    context = f"committing revision {number}"
+    """Commit a push; a commit is idempotent, so a network failure is retried."""
     for attempt in range(1, COMMIT_ATTEMPTS + 1):
         try:
             return client.http.request_json(

@@ -5,10 +5,13 @@
 
 A push saves the model with its flavor into a temporary folder, announces
 the files by size and sha256, uploads what the server lacks through the
-same checksummed, resumable part uploads as stacks, and commits. A pull
-resolves the version, takes each file from the cache under `cache_dir`
-(keyed by sha256) or downloads and verifies it, lays the files out as they
-were pushed, and loads them with the flavor.
+same checksummed, resumable part uploads as stacks, and commits. As for
+stacks, a large file is announced by size alone and hashed while it
+uploads, and its sha256 goes with the commit.
+
+A pull resolves the version, takes each file from the cache under
+`cache_dir` (keyed by sha256) or downloads and verifies it, lays the files
+out as they were pushed, and loads them with the flavor.
 """
 
 from __future__ import annotations
@@ -34,15 +37,14 @@ from ._exceptions import (
     ModelLoadError,
     ModelNotFoundError,
     NotFoundError,
-    ServerError,
-    TransportError,
 )
 from ._flavors import DISTRIBUTIONS, Flavor, find_flavor, flavor_named
 from ._http import client_info
 from ._model_tree import checked_path, discard, lay_out, protect
 from ._names import validate_team
+from ._push import commit_push, file_stamp, open_and_upload, sha256_to_announce
 from ._signature import signature_of
-from ._transfer import Uploader, download, sha256_of
+from ._transfer import download, sha256_of
 
 if TYPE_CHECKING:
     from ._client import Client
@@ -51,7 +53,6 @@ logger = logging.getLogger("dstack")
 
 MODEL_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 ALIAS_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
-COMMIT_ATTEMPTS = 3
 PAGE_SIZE = 500
 
 
@@ -241,29 +242,37 @@ def lineage() -> dict[str, Any]:
 @dataclass
 class _File:
     path: str
-    local: Path
+    source: Path
     size: int
-    sha256: str
+    # None until the upload: large files are hashed while they upload.
+    sha256: str | None
+    # (size, mtime in ns) when the flavor wrote or linked the file.
+    stamp: tuple[int, int] | None
 
     def to_wire(self, *, inline: bool) -> dict[str, Any]:
-        entry: dict[str, Any] = {
-            "path": self.path,
-            "size": self.size,
-            "sha256": self.sha256,
-        }
+        entry: dict[str, Any] = {"path": self.path, "size": self.size}
+        if self.sha256 is not None:
+            entry["sha256"] = self.sha256
         if inline:
-            entry["data"] = base64.b64encode(self.local.read_bytes()).decode("ascii")
+            entry["data"] = base64.b64encode(self.source.read_bytes()).decode("ascii")
         return entry
 
 
 def _files_of(directory: Path, digests: Mapping[str, str]) -> list[_File]:
+    """List the files a flavor wrote, with the sha256 of those hashed first.
+
+    A sha256 the flavor computed while writing costs nothing; any other
+    file is hashed now, or while it uploads when it is large.
+    """
     files = []
     for path in sorted(directory.rglob("*")):
         if not path.is_file():
             continue
         relative = path.relative_to(directory).as_posix()
-        digest = digests.get(relative) or sha256_of(path)
-        files.append(_File(relative, path, path.stat().st_size, digest))
+        stamp = file_stamp(path)
+        size = stamp[0]
+        digest = digests.get(relative) or sha256_to_announce(path, size)
+        files.append(_File(relative, path, size, digest, stamp))
     if not files:
         raise ValueError("the model's flavor wrote no files")
     return files
@@ -424,7 +433,9 @@ class Models:
         1. Save it with its flavor (found from its class, or named by
            `flavor`) into a temporary folder, and describe its signature.
         2. Open the push with the files' sizes and sha256, small files
-           inline; upload the parts of the rest.
+           inline; upload the parts of the rest. Large files are announced
+           by size and hashed while they upload, and their sha256 goes with
+           the commit.
         3. Commit: the server numbers the version and, in the same
            transaction, points `alias` at it and sets the model's
            `description` (Markdown) when they are given.
@@ -464,68 +475,21 @@ class Models:
         body: dict[str, Any],
         files: list[_File],
     ) -> dict[str, Any]:
-        context = f"pushing a version of {team}/{model}"
-        opened = self._open(base, body, files, context)
-
-        uploads = []
-        seen: set[str] = set()
-        for answer in opened.get("files", []):
-            if answer.get("status") != "upload":
-                continue
-            upload = answer["upload"]
-            if upload["id"] in seen:
-                continue
-            seen.add(upload["id"])
-            uploads.append((upload, files[answer["index"]].local))
-        parts: list[dict[str, Any]] = []
-        if uploads:
-            uploader = Uploader(
-                self.client.http,
-                team,
-                workers=self.client.workers,
-                backoff=self.client.retry_backoff,
-            )
-            parts = uploader.upload_all(uploads)
-
-        url = opened["commit_url"]
-        for attempt in range(1, COMMIT_ATTEMPTS + 1):
-            try:
-                result: dict[str, Any] = self.client.http.request_json(
-                    "POST",
-                    url,
-                    json={"uploads": parts},
-                    context=f"committing {context}",
-                )
-                return result
-            except TransportError as exc:
-                if attempt == COMMIT_ATTEMPTS:
-                    raise
-                logger.warning("commit attempt %d failed, retrying: %s", attempt, exc)
-        raise AssertionError("unreachable")
-
-    def _open(
-        self, base: str, body: dict[str, Any], files: list[_File], context: str
-    ) -> dict[str, Any]:
-        url = f"{base}/versions"
-        limit = self.client.inline_limit
-        estimate = len(json.dumps(body)) + sum(
-            4 * ((item.size + 2) // 3) + 200 for item in files
+        opened, uploads = open_and_upload(
+            self.client,
+            team,
+            f"{base}/versions",
+            body,
+            files,
+            list_name="files",
+            context=f"pushing a version of {team}/{model}",
         )
-        inline = estimate <= limit
-        wire = {**body, "files": [item.to_wire(inline=inline) for item in files]}
-        try:
-            result: dict[str, Any] = self.client.http.request_json(
-                "POST", url, json=wire, context=context
-            )
-            return result
-        except ServerError as exc:
-            # A server configured with a lower inline limit rejects the body.
-            if not inline or exc.status_code != 413:
-                raise
-            logger.info("server rejected inline data, using uploads")
-        wire = {**body, "files": [item.to_wire(inline=False) for item in files]}
-        result = self.client.http.request_json("POST", url, json=wire, context=context)
-        return result
+        return commit_push(
+            self.client,
+            opened["commit_url"],
+            uploads,
+            context=f"committing a version of {team}/{model}",
+        )
 
     # -- pulling ---------------------------------------------------------------
 
