@@ -189,7 +189,7 @@ class StackFrame:
             source = self._spill_to_file(source)
         stamp = file_stamp(source) if isinstance(source, Path) else None
         size = source_size(source)
-        sha256 = sha256_to_announce(source, size)
+        sha256 = sha256_to_announce(source, size, threshold=HASH_WHILE_UPLOADING)
         self._keys[key] = len(self._pending)
         self._pending.append(
             _Pending(checked, description, encoded, source, size, sha256, stamp)
@@ -308,9 +308,12 @@ class PushObject(Protocol):
     def to_wire(self, *, inline: bool) -> dict[str, Any]: ...
 
 
-def sha256_to_announce(source: Source, size: int) -> str | None:
-    """Hash `source` now, or return None for an object hashed while it uploads."""
-    return sha256_of(source) if size < HASH_WHILE_UPLOADING else None
+def sha256_to_announce(source: Source, size: int, *, threshold: int) -> str | None:
+    """Hash `source` now, or return None from `threshold` bytes on.
+
+    An object announced without its sha256 is hashed while it uploads.
+    """
+    return sha256_of(source) if size < threshold else None
 
 
 def file_stamp(path: Path) -> tuple[int, int]:

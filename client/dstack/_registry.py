@@ -54,6 +54,14 @@ logger = logging.getLogger("dstack")
 MODEL_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 ALIAS_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$")
 PAGE_SIZE = 500
+# Model files from this size on are announced by size alone and hashed while
+# they upload. It is the server's default DSTACK_CHECKED_UPLOAD_LIMIT, not
+# the 64 MiB of stack objects. A smaller file whose sha256 goes with the open
+# is sent as one part that the store checks on arrival, so the server does
+# not read it back at the commit. Hashing a local file first usually costs
+# less than that read-back. A larger file is read back anyway, so hashing it
+# while it uploads saves one read.
+HASH_WHILE_UPLOADING = 1024**3
 
 
 @dataclass(frozen=True)
@@ -271,7 +279,9 @@ def _files_of(directory: Path, digests: Mapping[str, str]) -> list[_File]:
         relative = path.relative_to(directory).as_posix()
         stamp = file_stamp(path)
         size = stamp[0]
-        digest = digests.get(relative) or sha256_to_announce(path, size)
+        digest = digests.get(relative) or sha256_to_announce(
+            path, size, threshold=HASH_WHILE_UPLOADING
+        )
         files.append(_File(relative, path, size, digest, stamp))
     if not files:
         raise ValueError("the model's flavor wrote no files")
@@ -433,9 +443,9 @@ class Models:
         1. Save it with its flavor (found from its class, or named by
            `flavor`) into a temporary folder, and describe its signature.
         2. Open the push with the files' sizes and sha256, small files
-           inline; upload the parts of the rest. Large files are announced
-           by size and hashed while they upload, and their sha256 goes with
-           the commit.
+           inline; upload the parts of the rest. Files from
+           `HASH_WHILE_UPLOADING` bytes on are announced by size and hashed
+           while they upload, and their sha256 goes with the commit.
         3. Commit: the server numbers the version and, in the same
            transaction, points `alias` at it and sets the model's
            `description` (Markdown) when they are given.

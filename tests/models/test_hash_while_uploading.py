@@ -1,7 +1,7 @@
 """Large model files are hashed while they upload, as large stack objects are.
 
-`_push.HASH_WHILE_UPLOADING` is lowered to 4 KiB here, so that a file of a
-few kilobytes takes the path of a file of 64 MiB or more.
+`_registry.HASH_WHILE_UPLOADING` is lowered to 4 KiB here, so that a file of
+a few kilobytes takes the path of a file of 1 GiB or more.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 import dstack
 import numpy
 import pytest
-from dstack import _push
+from dstack import _registry
 from sklearn.linear_model import LinearRegression
 
 from apps.artifacts.models import Blob, BlobState
@@ -25,7 +25,7 @@ SHA256 = hashlib.sha256(PAYLOAD).hexdigest()
 
 @pytest.fixture(autouse=True)
 def large_from_4_kib(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_push, "HASH_WHILE_UPLOADING", 4096)
+    monkeypatch.setattr(_registry, "HASH_WHILE_UPLOADING", 4096)
 
 
 @pytest.fixture
@@ -97,7 +97,7 @@ def test_sha256_the_flavor_computed_goes_with_the_open(
     client: dstack.Client, sent: list[Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Every file counts as large, but the pickle was hashed while written.
-    monkeypatch.setattr(_push, "HASH_WHILE_UPLOADING", 1)
+    monkeypatch.setattr(_registry, "HASH_WHILE_UPLOADING", 1)
     x = numpy.arange(10, dtype="float64").reshape(-1, 1)
     model = LinearRegression().fit(x, 2 * x[:, 0])
 
