@@ -34,7 +34,7 @@ from apps.artifacts import services as artifacts
 from apps.artifacts.models import Blob, BlobState
 from apps.artifacts.storage import StorageError, get_storage
 from apps.audit.services import audit_record
-from apps.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from apps.core.errors import InvalidInput, NotFound, PermissionDenied
 from apps.registry import validation
 from apps.registry.models import (
     ModelAlias,
