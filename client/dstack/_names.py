@@ -15,6 +15,10 @@ RESERVED_TEAM_NAMES = frozenset(
     {"api", "static", "media", "accounts", "settings", "healthz", "livez"}
 )
 
+# The server stores integer params as 64-bit integers and rejects others.
+MAX_INT = 2**63 - 1
+MIN_INT = -(2**63)
+
 _TEAM_RE = re.compile(r"[a-z0-9][a-z0-9_-]{1,39}")
 _PATH_RE = re.compile(r"[A-Za-z0-9_./-]{3,255}")
 
@@ -140,6 +144,11 @@ def normalize_param_value(name: str, value: Any) -> Any:
     if isinstance(value, (bool, str)):
         return value
     if isinstance(value, int):
+        if not MIN_INT <= value <= MAX_INT:
+            raise ValueError(
+                f"param {name!r} must be a 64-bit integer, from -2**63 to "
+                "2**63 - 1: pass a larger number as a float or a string"
+            )
         return value
     if isinstance(value, float):
         if not math.isfinite(value):

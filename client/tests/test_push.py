@@ -118,6 +118,18 @@ def test_it_rejects_nan_params(client, server):
     assert server.requests == []
 
 
+@pytest.mark.parametrize("year", [10**400, 2**63, -(2**63) - 1])
+def test_it_rejects_integer_params_beyond_64_bits(client, server, year):
+    with pytest.raises(ValueError, match="param 'year' must be a 64-bit integer"):
+        client.push("sales/notes", "hello", year=year)
+    assert server.requests == []
+
+
+def test_it_accepts_the_largest_64_bit_integer_param(client, server):
+    client.push("sales/notes", "hello", year=2**63 - 1)
+    assert server.requests
+
+
 def test_it_converts_numpy_scalar_params(client, server):
     import numpy
 
