@@ -251,6 +251,19 @@ def _json_object(value: object, *, field: str) -> dict[str, Any]:
     return checked
 
 
+# Loader settings that name a file or a folder of the version, which a
+# client's flavor joins to the folder it pulled the files into.
+LOADER_PATHS = ("file", "name")
+
+
+def _loader(value: object) -> dict[str, Any]:
+    loader = _json_object(value, field="loader")
+    for key in LOADER_PATHS:
+        if key in loader:
+            _file_path(loader[key], field=f"loader.{key}")
+    return loader
+
+
 def parse_version_push(body: object) -> VersionSpec:
     """Check the body of a push of a new version; raise on the first fault."""
     payload = _object(body, field=None)
@@ -291,7 +304,7 @@ def parse_version_push(body: object) -> VersionSpec:
     alias = payload.get("alias")
     return VersionSpec(
         flavor=flavor,
-        loader=_json_object(payload.get("loader"), field="loader"),
+        loader=_loader(payload.get("loader")),
         files=files,
         metrics=validate_metrics(payload.get("metrics")),
         params=validate_params(payload.get("params")),

@@ -41,15 +41,31 @@ def discard(path: Path) -> None:
     path.unlink(missing_ok=True)
 
 
-def checked_path(path: object) -> PurePosixPath:
+# Loader settings that name a file or a folder of the version; a flavor
+# joins them to the folder of the pulled files.
+LOADER_PATHS = ("file", "name")
+
+
+def checked_path(path: object, *, what: str = "file path") -> PurePosixPath:
     """Parse a file path from the server, rejecting one that leaves the folder."""
     relative = PurePosixPath(str(path))
     if relative.is_absolute() or not relative.parts or ".." in relative.parts:
         raise ModelLoadError(
-            f"the server sent an invalid file path {path!r}: a version's paths "
+            f"the server sent an invalid {what} {path!r}: a version's paths "
             "are relative and have no '..' segments"
         )
     return relative
+
+
+def check_loader(loader: Mapping[str, object]) -> None:
+    """Raise ModelLoadError for loader settings that name a path outside the folder.
+
+    The server rejects such settings at push, but a version pushed before
+    it did may still carry one.
+    """
+    for key in LOADER_PATHS:
+        if key in loader:
+            checked_path(loader[key], what=f"loader.{key}")
 
 
 def lay_out(tree: Path, blobs: Mapping[PurePosixPath, Path]) -> Path:

@@ -40,7 +40,7 @@ from ._exceptions import (
 )
 from ._flavors import DISTRIBUTIONS, Flavor, find_flavor, flavor_named
 from ._http import client_info
-from ._model_tree import checked_path, discard, lay_out, protect
+from ._model_tree import check_loader, checked_path, discard, lay_out, protect
 from ._names import validate_team
 from ._push import commit_push, file_stamp, open_and_upload, sha256_to_announce
 from ._signature import signature_of
@@ -676,6 +676,7 @@ def load_with(
     libraries: Mapping[str, str],
     where: str,
 ) -> Any:
+    check_loader(loader)
     try:
         return flavor.load(directory, loader)
     except ImportError as exc:

@@ -19,6 +19,8 @@ import dstack
 import pytest
 from dstack._model_tree import lay_out
 
+from apps.registry.models import ModelVersion
+
 FILES = {
     "config.json": b'{"layers": 3}',
     "weights/a.bin": b"weights of layer a",
@@ -234,6 +236,25 @@ def test_pull_rejects_path_outside_folder(client: dstack.Client, folder: Path) -
         client.models._materialize("teams/acme/models/encoder", body)
 
     assert not (client.cache_dir.parent / "escaped.txt").exists()
+
+
+@pytest.mark.parametrize("name", ["../../../../../../etc/passwd", "/etc/passwd"])
+def test_pull_rejects_loader_path_outside_folder(
+    client: dstack.Client, tmp_path: Path, name: str
+) -> None:
+    # Given a file version whose loader names a path outside its files, as
+    # a server that did not check loaders at push may still hold
+    model_file = tmp_path / "model.bin"
+    model_file.write_bytes(b"model bytes")
+    client.models.push("churn", model_file)
+    ModelVersion.objects.filter(model__name="churn").update(
+        loader={"kind": "file", "name": name}
+    )
+
+    # When it is pulled, then the client rejects the loader instead of
+    # returning a path outside its cache
+    with pytest.raises(dstack.ModelLoadError, match="invalid loader.name"):
+        client.models.pull("churn")
 
 
 def test_lay_out_copies_without_hard_links(

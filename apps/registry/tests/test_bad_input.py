@@ -338,3 +338,28 @@ def test_it_names_the_description_when_the_body_is_too_large(
 
     assert response.status_code == 413
     assert "description" in _error(response)["message"]
+
+
+@pytest.mark.parametrize(
+    ("loader", "field"),
+    [
+        ({"kind": "file", "name": "../../etc/passwd"}, "loader.name"),
+        ({"kind": "file", "name": "/etc/passwd"}, "loader.name"),
+        ({"kind": "folder", "name": "."}, "loader.name"),
+        ({"kind": "folder", "name": "a\\..\\..\\b"}, "loader.name"),
+        ({"file": "models/../../model.pkl"}, "loader.file"),
+        ({"file": 7}, "loader.file"),
+    ],
+)
+def test_it_rejects_loader_paths_outside_the_version(
+    owner_api: Any, loader: dict[str, Any], field: str
+) -> None:
+    response = owner_api.post(
+        model_url("acme", "churn", "/versions"),
+        push_body({"model.bin": b"model bytes"}, inline=True, loader=loader),
+        format="json",
+    )
+
+    assert response.status_code == 400
+    assert _error(response)["field"] == field
+    assert not RegisteredModel.objects.exists()
