@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 import httpx
 from tqdm import tqdm
@@ -46,6 +47,10 @@ DEFAULT_ATTEMPTS = 4
 RANGED_THRESHOLD = 64 * 1024 * 1024
 RANGE_SIZE = 16 * 1024 * 1024
 _MD5_HEX = re.compile(r"[0-9a-f]{32}")
+# Error codes of a part whose bytes differ from the checksum it carried:
+# this server's, and the S3 code BadDigest, which SeaweedFS answers for a
+# part that fails its x-amz-checksum-sha256.
+CHECKSUM_MISMATCH_CODES = frozenset({"checksum_mismatch", "BadDigest"})
 
 Source = bytes | Path
 
@@ -286,9 +291,12 @@ class Uploader:
                         advance(part.size)
                         return md5
 
+        response = getattr(last_error, "response", None)
         raise UploadError(
             f"upload {upload_id} part {part.number} failed after {self.attempts} "
-            f"attempts: {last_error}"
+            f"attempts: {last_error}",
+            request=response.request if response is not None else None,
+            response=response,
         ) from last_error
 
     def _put(self, url: str, source: Source, part: _Part, md5: str | None) -> str:
@@ -312,10 +320,26 @@ class Uploader:
             raise TransportError(f"PUT of part {part.number} failed: {exc}") from exc
 
         if response.is_error:
+            code, detail = _upload_error_of(response)
+            if code in CHECKSUM_MISMATCH_CODES:
+                # The bytes differ from those hashed before the push opened:
+                # sending them again cannot succeed.
+                raise ChecksumError(
+                    f"part {part.number} of {_describe(source)} does not match "
+                    f"the checksum announced for it, so {_describe(source)} "
+                    "changed while it was sent. Push it again once nothing "
+                    "writes to it. The storage answered HTTP "
+                    f"{response.status_code}: {detail}",
+                    request=response.request,
+                    response=response,
+                    code=code,
+                )
             # An expired or revoked presigned URL gets a 4xx (S3 returns 403).
             raise _RetryableError(
-                f"PUT of part {part.number} failed with HTTP {response.status_code}",
+                f"PUT of part {part.number} failed with HTTP "
+                f"{response.status_code}: {detail}",
                 renew_urls=response.is_client_error,
+                response=response,
             )
         sent = digest.hexdigest()
         if md5 is not None and sent != md5:
@@ -333,9 +357,46 @@ class Uploader:
 
 
 class _RetryableError(Exception):
-    def __init__(self, message: str, *, renew_urls: bool) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        renew_urls: bool,
+        response: httpx.Response | None = None,
+    ) -> None:
         super().__init__(message)
         self.renew_urls = renew_urls
+        self.response = response
+
+
+def _describe(source: Source) -> str:
+    return str(source) if isinstance(source, Path) else "the object"
+
+
+def _upload_error_of(response: httpx.Response) -> tuple[str | None, str]:
+    """Return the code and message of a failed part upload's answer.
+
+    This server answers `{"error": {"code", "message"}}`; an S3 store answers
+    `<Error><Code>…</Code><Message>…</Message></Error>`.
+    """
+    response.read()
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict) and isinstance(body.get("error"), dict):
+        error = body["error"]
+        code = error.get("code")
+        message = str(error.get("message") or response.reason_phrase)
+        return (str(code) if code else None), f"{message} ({code})"
+
+    try:
+        root = ElementTree.fromstring(response.content)
+    except ElementTree.ParseError:
+        return None, response.reason_phrase or "no error message"
+    code = root.findtext("Code")
+    message = root.findtext("Message") or response.reason_phrase
+    return code, f"{message} ({code})" if code else message
 
 
 def _layout(upload: dict[str, Any], source: Source) -> list[_Part]:

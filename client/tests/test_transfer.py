@@ -3,6 +3,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+import httpx
 import pytest
 
 import dstack
@@ -77,3 +78,80 @@ def test_upload_rejects_parts_that_do_not_cover_the_object(client):
 
     with pytest.raises(dstack.UploadError, match="cover 3 bytes, but the object has 5"):
         uploader.upload_all([(upload, b"12345")])
+
+
+STORE_URL = "https://store.example/bucket/key?partNumber=1"
+
+
+def _uploader(handler):
+    """Return an Uploader whose every request goes to `handler`, and its PUTs."""
+    puts = []
+
+    def record(request):
+        puts.append(request)
+        return handler(request)
+
+    client = dstack.Client(API, "token", transport=httpx.MockTransport(record))
+    uploader = _transfer.Uploader(client.http, "alice", backoff=0, sleep=lambda _: None)
+    return uploader, puts
+
+
+def _one_part(size):
+    return {"id": "u1", "parts": [{"number": 1, "size": size, "url": STORE_URL}]}
+
+
+def _s3_error(status, code, message):
+    body = f"<Error><Code>{code}</Code><Message>{message}</Message></Error>"
+    return httpx.Response(status, content=body.encode())
+
+
+def test_upload_does_not_retry_a_part_the_store_rejects_as_changed(tmp_path):
+    uploader, puts = _uploader(
+        lambda request: _s3_error(400, "BadDigest", "The checksum did not match")
+    )
+    path = tmp_path / "weights.bin"
+    path.write_bytes(b"12345")
+
+    with pytest.raises(dstack.ChecksumError, match="changed while it was sent") as err:
+        uploader.upload_all([(_one_part(5), path)])
+
+    assert len(puts) == 1
+    assert str(path) in str(err.value)
+    assert "The checksum did not match (BadDigest)" in str(err.value)
+    assert err.value.code == "BadDigest"
+    assert err.value.response.status_code == 400
+    assert err.value.request.method == "PUT"
+
+
+def test_upload_does_not_retry_a_part_the_server_rejects_as_changed():
+    body = {"error": {"code": "checksum_mismatch", "message": "bytes differ"}}
+    uploader, puts = _uploader(lambda request: httpx.Response(400, json=body))
+
+    with pytest.raises(dstack.ChecksumError, match="the object changed") as err:
+        uploader.upload_all([(_one_part(5), b"12345")])
+
+    assert len(puts) == 1
+    assert "bytes differ (checksum_mismatch)" in str(err.value)
+    assert err.value.code == "checksum_mismatch"
+
+
+def test_upload_error_keeps_the_store_answer_after_retries():
+    uploader, puts = _uploader(
+        lambda request: _s3_error(500, "InternalError", "We encountered an error")
+    )
+
+    with pytest.raises(dstack.UploadError, match="after 4 attempts") as err:
+        uploader.upload_all([(_one_part(5), b"12345")])
+
+    assert len(puts) == 4
+    assert "HTTP 500: We encountered an error (InternalError)" in str(err.value)
+    assert err.value.response.status_code == 500
+    assert err.value.request.method == "PUT"
+
+
+def test_upload_error_without_a_body_names_the_status():
+    uploader, _ = _uploader(lambda request: httpx.Response(502))
+
+    with pytest.raises(dstack.UploadError, match="HTTP 502: Bad Gateway"):
+        uploader.upload_all([(_one_part(5), b"12345")])
+
