@@ -111,6 +111,11 @@ urlpatterns = [
         name="api-download",
     ),
     path(ATTACHMENT + "/table", stacks.AttachmentTableView.as_view(), name="api-table"),
+    path(
+        ATTACHMENT + "/verify",
+        stacks.AttachmentVerifyView.as_view(),
+        name="api-attachment-verify",
+    ),
     path(ATTACHMENT, stacks.AttachmentView.as_view(), name="api-attachment"),
     path(REVISION + "/commit", stacks.CommitView.as_view(), name="api-commit"),
     path(REVISION, stacks.RevisionView.as_view(), name="api-revision"),
@@ -165,6 +170,11 @@ urlpatterns = [
         MODEL_FILE + "/download",
         registry.FileDownloadView.as_view(),
         name="api-model-download",
+    ),
+    path(
+        MODEL_FILE + "/verify",
+        registry.FileVerifyView.as_view(),
+        name="api-model-file-verify",
     ),
     path(
         MODEL + "/aliases", registry.AliasListView.as_view(), name="api-model-aliases"

@@ -27,14 +27,22 @@ import logging
 import re
 import uuid
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import IO, Any
 
 from django.conf import settings
 from django.core import signing
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
-from apps.artifacts.models import Blob, BlobState, Upload, UploadState
+from apps.artifacts.models import (
+    READABLE_STATES,
+    Blob,
+    BlobState,
+    Upload,
+    UploadState,
+)
 from apps.artifacts.storage import (
     ChecksumError,
     Storage,
@@ -43,7 +51,9 @@ from apps.artifacts.storage import (
     get_storage,
     sha256_header,
 )
+from apps.audit.services import audit_record
 from apps.core.errors import Conflict, InvalidInput, NotFound
+from apps.users.actors import Actor
 from apps.users.models import Team
 
 logger = logging.getLogger(__name__)
@@ -539,6 +549,110 @@ def blob_verify(*, blob_id: int) -> str | None:
     if not ok:
         logger.error("blob failed verification: blob=%s size=%s", blob.pk, size)
     return state
+
+
+@dataclass(frozen=True)
+class Recheck:
+    """What a reader's report of a failed sha256 found out about a blob.
+
+    `rechecked` tells whether this report made the server re-read the bytes;
+    a blob re-read less than `BLOB_RECHECK_SECONDS` ago is not read again.
+    """
+
+    state: str
+    rechecked: bool
+    rechecked_at: datetime | None
+
+
+def blob_recheck(*, actor: Actor, blob: Blob, label: str) -> Recheck:
+    """Re-read a readable blob whose download failed its sha256 for a reader.
+
+    1. Claim the re-read by moving `rechecked_at` forward, unless another
+       report did within `BLOB_RECHECK_SECONDS`, so that reports cost at most
+       one read of the bytes per blob and interval.
+    2. Read the bytes back and compare their size and sha256.
+    3. Mark a blob whose bytes differ, or whose object is gone, corrupt, so
+       that reads answer 409 `corrupt` and the next push of these bytes
+       uploads them again (`blob_claim`). Record that in the audit log.
+
+    `label` names the object the reader pulled, for the log and the audit
+    event. A store that fails to answer leaves the blob as it was. The read
+    happens within the caller's request, so reporting a large blob takes as
+    long as reading it from the store.
+    """
+    now = timezone.now()
+    since = now - timedelta(seconds=settings.BLOB_RECHECK_SECONDS)
+    claimed = (
+        Blob.objects.filter(pk=blob.pk, state__in=READABLE_STATES)
+        .filter(Q(rechecked_at__isnull=True) | Q(rechecked_at__lt=since))
+        .update(rechecked_at=now)
+    )
+    if not claimed:
+        blob.refresh_from_db(fields=["state", "rechecked_at"])
+        return Recheck(blob.state, rechecked=False, rechecked_at=blob.rechecked_at)
+
+    unchanged = Recheck(blob.state, rechecked=False, rechecked_at=now)
+    size = _size_read_back(blob)
+    if size is None:
+        return unchanged
+    if size == blob.size:
+        digest = _digest_read_back(blob)
+        if digest is None:
+            return unchanged
+        if digest == blob.sha256:
+            logger.info("blob re-read on report is intact: blob=%s", blob.pk)
+            return Recheck(blob.state, rechecked=True, rechecked_at=now)
+
+    with transaction.atomic():
+        marked = Blob.objects.filter(pk=blob.pk, state__in=READABLE_STATES).update(
+            state=BlobState.CORRUPT
+        )
+        if marked:
+            audit_record(
+                action="blob.found_corrupt",
+                actor=actor,
+                team=blob.team,
+                target=blob,
+                target_label=label,
+                details={"blob": blob.pk, "sha256": blob.sha256, "size": size},
+            )
+    logger.error(
+        "blob found corrupt on report: blob=%s team=%s object=%s size=%s expected=%s",
+        blob.pk,
+        blob.team_id,
+        label,
+        size,
+        blob.size,
+    )
+    return Recheck(BlobState.CORRUPT, rechecked=True, rechecked_at=now)
+
+
+def _size_read_back(blob: Blob) -> int | None:
+    """Return how many bytes the store holds for `blob`, -1 if the object is gone.
+
+    Returns None when the store fails to answer, which says nothing about the
+    bytes.
+    """
+    storage = get_storage()
+    try:
+        size = storage.size(blob.key)
+    except Exception:
+        # S3 raises botocore's errors here, which this module does not import.
+        logger.exception("blob could not be re-read: blob=%s", blob.pk)
+        return None
+    return -1 if size is None else size
+
+
+def _digest_read_back(blob: Blob) -> str | None:
+    """Return the sha256 of the stored bytes, or None when the read fails."""
+    digest = hashlib.sha256()
+    try:
+        for chunk in get_storage().iter_bytes(blob.key):
+            digest.update(chunk)
+    except StorageError:
+        logger.exception("blob could not be re-read: blob=%s", blob.pk)
+        return None
+    return digest.hexdigest()
 
 
 def download_url(

@@ -106,9 +106,10 @@ class ModelNotFoundError(NotFoundError):
 class ChecksumError(DstackError):
     """Bytes differ from their recorded checksum.
 
-    Raised when a download does not hash to the attachment's sha256, and when
-    the server rejects a commit with `checksum_mismatch` (then `code` and
-    `field` are set as on `ServerError`).
+    Raised when a download does not hash to the object's sha256, when the
+    server rejects a commit with `checksum_mismatch`, and when it answers
+    `corrupt` because its copy failed a re-read (then `code` and `field` are
+    set as on `ServerError`).
     """
 
     def __init__(
@@ -188,7 +189,7 @@ def error_from_response(response: httpx.Response, context: str) -> DstackError:
         "code": code,
         "field": field,
     }
-    if code == "checksum_mismatch":
+    if code in ("checksum_mismatch", "corrupt"):
         return ChecksumError(message, **arguments)
     if status == 401:
         return AuthenticationError(message, **arguments)

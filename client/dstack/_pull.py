@@ -178,6 +178,8 @@ def _cached_or_downloaded(
         sha256=sha256,
         size=entry.get("size"),
         directory=directory,
+        what=f"attachment {entry['index']} of {team}/{path}",
+        verify_url=f"{url}/verify",
     )
 
 

@@ -571,10 +571,9 @@ class Models:
                 return cached
             discard(cached)
 
+        url = f"{base}/versions/{number}/files/{item['index']}"
         detail = self.client.http.request_json(
-            "GET",
-            f"{base}/versions/{number}/files/{item['index']}",
-            context=f"reading file {item['path']}",
+            "GET", url, context=f"reading file {item['path']}"
         )
         path = download(
             self.client.http,
@@ -583,6 +582,7 @@ class Models:
             size=item.get("size"),
             directory=directory,
             what=f"the model file {item['path']}",
+            verify_url=f"{url}/verify",
         )
         stamp.write_text(_stamp_of(path))
         protect(path)

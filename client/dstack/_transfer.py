@@ -437,13 +437,17 @@ def download(
     attempts: int = 3,
     sleep: Callable[[float], None] = time.sleep,
     what: str = "the attachment",
+    verify_url: str | None = None,
 ) -> Path:
     """Stream `url` into `directory`/`sha256` and verify the hash.
 
     `what` names the object in errors, as in "downloading the model file".
 
     The bytes go to a temporary file first and are renamed only once the hash
-    matches, so the cache never contains a partial or wrong file.
+    matches, so the cache never contains a partial or wrong file. When they
+    do not match, the object is reported at `verify_url` (an API path), so
+    that the server re-reads its copy, and the ChecksumError says what the
+    server found.
     """
     url = http.absolute(url)
     client = http.client_for(url)
@@ -461,6 +465,10 @@ def download(
             return _download_once(
                 client, url, sha256, size, directory, target, what=what
             )
+        except ChecksumError as exc:
+            if verify_url is None:
+                raise
+            raise report_checksum_failure(http, verify_url, exc, what) from exc
         except TransportError as exc:
             if attempt == attempts:
                 raise
@@ -471,13 +479,70 @@ def download(
     raise AssertionError("unreachable")
 
 
+def report_checksum_failure(
+    http: Http, verify_url: str, error: ChecksumError, what: str
+) -> ChecksumError:
+    """Ask the server to re-read an object that failed its sha256; describe the result.
+
+    The server re-reads its copy at most once every few minutes however often
+    the object is reported, and marks a wrong copy corrupt, which makes the
+    next push of the same bytes upload them again.
+    """
+    mismatch = (
+        f"the downloaded bytes of {what} have sha256 {error.actual}, "
+        f"expected {error.expected}"
+    )
+    try:
+        found = http.request_json(
+            "POST", verify_url, context=f"reporting {what} to the server"
+        )
+    except DstackError as exc:
+        logger.warning("could not report a checksum failure: %s", exc)
+        return _checksum_error(
+            f"{mismatch}, and the server could not be asked to check its copy "
+            f"({exc.message}). Pull again.",
+            error,
+        )
+
+    state = found.get("state")
+    if state == "corrupt":
+        advice = (
+            "The server found its copy corrupt. Push the same object again to "
+            "repair it: that push uploads its bytes again, which repairs every "
+            "revision or version that has them."
+        )
+    elif state == "pending":
+        advice = "Its bytes are being pushed again: pull once that push is committed."
+    elif found.get("rechecked"):
+        advice = (
+            "The server re-read its copy and found it intact, so the bytes "
+            "changed on the way here: pull again."
+        )
+    else:
+        advice = (
+            "The server last tried to re-read its copy at "
+            f"{found.get('rechecked_at')} and tries at most once every few "
+            "minutes: pull again in a few minutes to have it checked again."
+        )
+    return _checksum_error(f"{mismatch}. {advice}", error)
+
+
+def _checksum_error(message: str, error: ChecksumError) -> ChecksumError:
+    return ChecksumError(
+        message,
+        request=error.request,
+        response=error.response,
+        expected=error.expected,
+        actual=error.actual,
+    )
+
+
 def _publish(digest: Any, sha256: str, temporary: Path, target: Path) -> Path:
     """Move a downloaded file to `target` if its hash is the expected one."""
     actual = digest.hexdigest()
     if actual != sha256:
         raise ChecksumError(
-            f"downloaded bytes have sha256 {actual}, expected {sha256}, so "
-            "the stored blob may be corrupt. Pull again, or push the object again.",
+            f"downloaded bytes have sha256 {actual}, expected {sha256}",
             expected=sha256,
             actual=actual,
         )

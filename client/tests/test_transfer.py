@@ -155,3 +155,30 @@ def test_upload_error_without_a_body_names_the_status():
     with pytest.raises(dstack.UploadError, match="HTTP 502: Bad Gateway"):
         uploader.upload_all([(_one_part(5), b"12345")])
 
+
+def test_download_reports_a_checksum_failure_the_server_cannot_check(tmp_path):
+    # Given a store that sends other bytes, and a server from before the
+    # verify endpoint, which answers 404 for it
+    def handler(request):
+        if request.method == "GET":
+            return httpx.Response(200, content=b"other bytes")
+        return httpx.Response(404, json={"error": {"message": "no such endpoint"}})
+
+    client = dstack.Client(API, "token", transport=httpx.MockTransport(handler))
+    expected = hashlib.sha256(b"right bytes").hexdigest()
+
+    # When the download fails its sha256, then the error says so and that
+    # the server could not check its copy, and nothing is cached
+    with pytest.raises(dstack.ChecksumError, match="could not be asked") as err:
+        _transfer.download(
+            client.http,
+            STORE_URL,
+            sha256=expected,
+            size=11,
+            directory=tmp_path,
+            what="the model file weights.bin",
+            verify_url="teams/alice/models/m/versions/1/files/0/verify",
+        )
+    assert "the model file weights.bin" in str(err.value)
+    assert err.value.expected == expected
+    assert not (tmp_path / expected).exists()

@@ -152,6 +152,10 @@ CHECKED_UPLOAD_LIMIT = config.integer(
     "DSTACK_CHECKED_UPLOAD_LIMIT", 1024**3, minimum=0, maximum=5 * 1024**3
 )
 SIGNED_URL_SECONDS = config.integer("DSTACK_SIGNED_URL_SECONDS", 3600, minimum=10)
+# A reader whose download failed its sha256 asks the server to re-read the
+# stored bytes; each blob is re-read at most once in this many seconds, so
+# that reports, which anyone who can read the object may send, cost little.
+BLOB_RECHECK_SECONDS = config.integer("DSTACK_BLOB_RECHECK_SECONDS", 300, minimum=1)
 PENDING_REVISION_HOURS = config.integer("DSTACK_PENDING_REVISION_HOURS", 24, minimum=1)
 DELETE_BATCH_SIZE = 500
 

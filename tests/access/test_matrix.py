@@ -198,12 +198,14 @@ class Case:
         return f"{label}-{self.method.upper()}"
 
 
-def api_stack(name: str, suffix: str, ok: Outcome = 200) -> list[Case]:
+def api_stack(
+    name: str, suffix: str, ok: Outcome = 200, method: str = "get"
+) -> list[Case]:
     """Return the cases of a read of one stack URL, at each access level."""
     return [
         Case(
             name,
-            "get",
+            method,
             f"/api/teams/acme/stacks/{path}{suffix}",
             API_READ[level](ok),
             variant=level,
@@ -285,18 +287,20 @@ def _model_push_body(world: World) -> dict[str, Any]:
     }
 
 
-def api_model(name: str, suffix: str, ok: Outcome = 200) -> list[Case]:
+def api_model(
+    name: str, suffix: str, ok: Outcome = 200, method: str = "get"
+) -> list[Case]:
     """Return the cases of a read of one model URL, private and public."""
     return [
         Case(
             name,
-            "get",
+            method,
             f"{MODEL}{suffix}",
             shared(api_team(ok), viewer=ok, editor=ok),
         ),
         Case(
             name,
-            "get",
+            method,
             f"{OPEN_MODEL}{suffix}",
             unshared(api_public(ok)),
             variant="public",
@@ -409,6 +413,9 @@ REGISTRY_API_CASES = [
     ),
     *api_model("api-model-file", "/versions/1/files/0"),
     *api_model("api-model-download", "/versions/1/files/0/download", 302),
+    # Reporting a file whose download failed its sha256 is a read: whoever
+    # may read the file may ask the server to re-read it.
+    *api_model("api-model-file-verify", "/versions/1/files/0/verify", method="post"),
     *api_model("api-model-aliases", "/aliases"),
     *api_model("api-model-alias", "/aliases/latest"),
     Case(
@@ -713,6 +720,12 @@ API_CASES = [
     ),
     *api_stack("api-download", "/-/revisions/1/attachments/0/download", 302),
     *api_stack("api-table", "/-/revisions/1/attachments/0/table"),
+    # Reporting an attachment whose download failed its sha256 is a read.
+    *api_stack(
+        "api-attachment-verify",
+        "/-/revisions/1/attachments/0/verify",
+        method="post",
+    ),
     *api_stack("api-attachment", "/-/revisions/1/attachments/0"),
     Case(
         "api-commit",

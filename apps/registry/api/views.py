@@ -13,6 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.artifacts import services as artifacts
+from apps.artifacts.api.serializers import recheck_data
 from apps.core.api import ApiView, actor_of, paginate
 from apps.core.errors import InvalidInput, NotFound, PayloadTooLarge
 from apps.registry import selectors, services, validation
@@ -311,6 +312,23 @@ class FileDownloadView(ApiView):
         return HttpResponseRedirect(
             _download_url(_file(request, team, name, version, index))
         )
+
+
+class FileVerifyView(ApiView):
+    @extend_schema(
+        request=None,
+        responses=OBJECT,
+        summary="Report that a file's bytes failed their sha256",
+    )
+    def post(
+        self, request: Request, team: str, name: str, version: int, index: int
+    ) -> Response:
+        item = _file(request, team, name, version, index)
+        label = f"{item.version.model} version {version} file {item.path}"
+        recheck = artifacts.blob_recheck(
+            actor=actor_of(request), blob=item.blob, label=label
+        )
+        return Response(recheck_data(recheck))
 
 
 class AliasListView(ApiView):

@@ -15,6 +15,7 @@ from rest_framework.response import Response
 
 from apps.artifacts import services as artifacts
 from apps.artifacts import tables
+from apps.artifacts.api.serializers import recheck_data
 from apps.artifacts.models import Upload, UploadState
 from apps.core import metrics
 from apps.core.api import ApiView, actor_of, paginate, positive_int
@@ -312,6 +313,23 @@ class AttachmentDownloadView(ApiView):
                 through_server=_through_server(request),
             )
         )
+
+
+class AttachmentVerifyView(ApiView):
+    @extend_schema(
+        request=None,
+        responses=OBJECT,
+        summary="Report that an attachment's bytes failed their sha256",
+    )
+    def post(
+        self, request: Request, team: str, path: str, number: int, index: int
+    ) -> Response:
+        attachment = _attachment(request, team, path, number, index)
+        label = f"{attachment.revision.stack} revision {number} attachment {index}"
+        recheck = artifacts.blob_recheck(
+            actor=actor_of(request), blob=attachment.blob, label=label
+        )
+        return Response(recheck_data(recheck))
 
 
 class AttachmentTableView(ApiView):
