@@ -555,8 +555,9 @@ def blob_verify(*, blob_id: int) -> str | None:
 class Recheck:
     """What a reader's report of a failed sha256 found out about a blob.
 
-    `rechecked` tells whether this report made the server re-read the bytes;
-    a blob re-read less than `BLOB_RECHECK_SECONDS` ago is not read again.
+    `rechecked` is whether this report made the server re-read the bytes,
+    because a blob re-read less than `BLOB_RECHECK_SECONDS` ago is not read
+    again.
     """
 
     state: str
@@ -572,11 +573,11 @@ def blob_recheck(*, actor: Actor, blob: Blob, label: str) -> Recheck:
        one read of the bytes per blob and interval.
     2. Read the bytes back and compare their size and sha256.
     3. Mark a blob whose bytes differ, or whose object is gone, corrupt, so
-       that reads answer 409 `corrupt` and the next push of these bytes
+       that reads return 409 `corrupt` and the next push of these bytes
        uploads them again (`blob_claim`). Record that in the audit log.
 
     `label` names the object the reader pulled, for the log and the audit
-    event. A store that fails to answer leaves the blob as it was. The read
+    event. A store that fails to respond leaves the blob as it was. The read
     happens within the caller's request, so reporting a large blob takes as
     long as reading it from the store.
     """
@@ -630,8 +631,8 @@ def blob_recheck(*, actor: Actor, blob: Blob, label: str) -> Recheck:
 def _size_read_back(blob: Blob) -> int | None:
     """Return how many bytes the store holds for `blob`, -1 if the object is gone.
 
-    Returns None when the store fails to answer, which says nothing about the
-    bytes.
+    Returns None when the store fails to respond, which proves nothing about
+    the bytes.
     """
     storage = get_storage()
     try:

@@ -48,7 +48,7 @@ RANGED_THRESHOLD = 64 * 1024 * 1024
 RANGE_SIZE = 16 * 1024 * 1024
 _MD5_HEX = re.compile(r"[0-9a-f]{32}")
 # Error codes of a part whose bytes differ from the checksum it carried:
-# this server's, and the S3 code BadDigest, which SeaweedFS answers for a
+# this server's, and the S3 code BadDigest, which SeaweedFS returns for a
 # part that fails its x-amz-checksum-sha256.
 CHECKSUM_MISMATCH_CODES = frozenset({"checksum_mismatch", "BadDigest"})
 
@@ -374,10 +374,10 @@ def _describe(source: Source) -> str:
 
 
 def _upload_error_of(response: httpx.Response) -> tuple[str | None, str]:
-    """Return the code and message of a failed part upload's answer.
+    """Return the code and message of a failed part upload's response.
 
-    This server answers `{"error": {"code", "message"}}`; an S3 store answers
-    `<Error><Code>…</Code><Message>…</Message></Error>`.
+    This server returns `{"error": {"code", "message"}}`, and an S3 store
+    returns `<Error><Code>…</Code><Message>…</Message></Error>`.
     """
     response.read()
     try:
@@ -446,8 +446,8 @@ def download(
     The bytes go to a temporary file first and are renamed only once the hash
     matches, so the cache never contains a partial or wrong file. When they
     do not match, the object is reported at `verify_url` (an API path), so
-    that the server re-reads its copy, and the ChecksumError says what the
-    server found.
+    that the server re-reads its copy, and the ChecksumError describes what
+    the server found.
     """
     url = http.absolute(url)
     client = http.client_for(url)
@@ -484,8 +484,8 @@ def report_checksum_failure(
 ) -> ChecksumError:
     """Ask the server to re-read an object that failed its sha256; describe the result.
 
-    The server re-reads its copy at most once every few minutes however often
-    the object is reported, and marks a wrong copy corrupt, which makes the
+    The server re-reads its copy at most once per DSTACK_BLOB_RECHECK_SECONDS
+    (five minutes by default) however often the object is reported, and marks a wrong copy corrupt, which makes the
     next push of the same bytes upload them again.
     """
     mismatch = (

@@ -50,7 +50,7 @@ def test_push_again_repairs_a_model_file(
     client.models.push("churn", model_file)
     blob = _damage(s3_server, s3_storage, original)
 
-    # When a pull fails its sha256, then the error says that the server
+    # When a pull fails its sha256, then the error states that the server
     # found its copy corrupt and that a push repairs it
     second = _machine(server_url, token, tmp_path / "second")
     with pytest.raises(dstack.ChecksumError, match="found its copy corrupt") as failed:
@@ -82,7 +82,7 @@ def test_push_again_repairs_a_stack_attachment(
     client.push("sales/weights", original)
     blob = _damage(s3_server, s3_storage, original)
 
-    # When a pull fails its sha256, then the error says what to do
+    # When a pull fails its sha256, then the error states what to do
     second = _machine(server_url, token, tmp_path / "second")
     with pytest.raises(dstack.ChecksumError, match="found its copy corrupt"):
         second.pull("sales/weights")
@@ -114,7 +114,7 @@ def test_pull_of_intact_copy_blames_the_transfer(
     )
 
     # When a pull fails its sha256, then the server re-reads its copy, keeps
-    # it, and the error says to pull again
+    # it, and the error advises to pull again
     second = _machine(server_url, token, tmp_path / "second")
     with pytest.raises(dstack.ChecksumError, match="found it intact"):
         second.models.pull("churn")
