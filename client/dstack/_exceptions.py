@@ -161,23 +161,28 @@ class LibraryVersionWarning(UserWarning):
     """A pulled model was saved with another version of a library than this one."""
 
 
+def error_fields(response: httpx.Response) -> tuple[str | None, str | None, str]:
+    """Return the code, field and message of a `{"error": {...}}` body.
+
+    Each is empty when the body has no such error object.
+    """
+    try:
+        body = response.json()
+    except ValueError:
+        return None, None, ""
+    if not isinstance(body, dict) or not isinstance(body.get("error"), dict):
+        return None, None, ""
+    error = body["error"]
+    return error.get("code"), error.get("field"), str(error.get("message") or "")
+
+
 def error_from_response(response: httpx.Response, context: str) -> DstackError:
     """Build the exception for an error response, with `context` naming the call.
 
     The body is expected in the form `{"error": {"code", "message", "field"}}`;
     any other body still gives a readable message with the HTTP status.
     """
-    code = field = None
-    detail = ""
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if isinstance(body, dict) and isinstance(body.get("error"), dict):
-        error = body["error"]
-        code = error.get("code")
-        field = error.get("field")
-        detail = str(error.get("message") or "")
+    code, field, detail = error_fields(response)
     if not detail:
         detail = response.reason_phrase or "no error message"
 

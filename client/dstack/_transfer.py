@@ -30,6 +30,7 @@ from ._exceptions import (
     DstackError,
     TransportError,
     UploadError,
+    error_fields,
     error_from_response,
 )
 from ._http import Http
@@ -380,15 +381,10 @@ def _upload_error_of(response: httpx.Response) -> tuple[str | None, str]:
     returns `<Error><Code>…</Code><Message>…</Message></Error>`.
     """
     response.read()
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if isinstance(body, dict) and isinstance(body.get("error"), dict):
-        error = body["error"]
-        code = error.get("code")
-        message = str(error.get("message") or response.reason_phrase)
-        return (str(code) if code else None), f"{message} ({code})"
+    code, _, message = error_fields(response)
+    if code or message:
+        message = message or response.reason_phrase
+        return code, f"{message} ({code})" if code else message
 
     try:
         root = ElementTree.fromstring(response.content)
