@@ -22,6 +22,8 @@ import pytest
 import yaml
 from websockets.sync.client import ClientConnection, connect
 
+from apps.registry.tests.pushing import push_body
+
 if TYPE_CHECKING:
     from .conftest import Serve
 
@@ -266,6 +268,37 @@ def test_serve_on_redis_verifies_uploads(serve_on_redis: Serve) -> None:
     # Then the worker thread, fed through Redis, verifies it
     assert _wait_for_blob_state(serve_on_redis, _sha256(big), "verified") == "verified"
     assert serve_on_redis.stop() == 0
+
+
+def test_serve_sorts_by_numeric_metric_names(serve: Serve) -> None:
+    # SQLite, the embedded database, rejects the JSON path $[-1] that Django's
+    # key lookups build from the metric name "-1".
+    serve.start()
+    base = f"/teams/{ADMIN}/models/churn"
+    with serve.api() as api:
+        for number, value in enumerate((0.2, 0.9, 0.5)):
+            body = push_body(
+                {"model.bin": bytes([number])},
+                inline=True,
+                metrics={"1": value, "-1": -value},
+            )
+            opened = api.post(f"{base}/versions", json=body)
+            assert opened.status_code == 201, opened.text
+            committed = api.post(opened.json()["commit_url"], json={"uploads": []})
+            assert committed.status_code == 200, committed.text
+
+        by_one = api.get(f"{base}/versions", params={"order": "-metrics.1"})
+        by_minus_one = api.get(f"{base}/versions", params={"order": "-metrics.-1"})
+
+    assert by_one.status_code == 200, by_one.text
+    assert by_minus_one.status_code == 200, by_minus_one.text
+    assert [row["version"] for row in by_one.json()["results"]] == [2, 3, 1]
+    assert [row["version"] for row in by_minus_one.json()["results"]] == [1, 3, 2]
+    with _signed_in_session(serve) as browser:
+        page = browser.get(f"/{ADMIN}/-/models/churn", params={"order": "-metrics.-1"})
+    assert page.status_code == 200, page.text
+    assert page.text.index('data-version="1"') < page.text.index('data-version="2"')
+    assert serve.stop() == 0
 
 
 def test_client_pushes_and_pulls_through_serve(

@@ -22,6 +22,7 @@ from apps.registry.api.serializers import (
     model_data,
     version_data,
 )
+from apps.registry.expressions import ObjectKeyNumber
 from apps.registry.models import (
     ModelAlias,
     ModelFile,
@@ -89,12 +90,11 @@ def order_versions(versions: Any, order: str | None) -> Any:
     if key in VERSION_ORDERS:
         return versions.order_by(f"-{key}" if descending else key, "-version")
     if key.startswith("metrics.") and len(key) > len("metrics."):
-        from django.db.models import FloatField
-        from django.db.models.fields.json import KeyTextTransform
-        from django.db.models.functions import Cast
-
-        metric = key[len("metrics.") :]
-        value = Cast(KeyTextTransform(metric, "metrics"), FloatField())
+        if "\x00" in key:
+            # No metric name contains NUL, and PostgreSQL rejects a query
+            # that does.
+            raise InvalidInput("order must not contain NUL bytes", field="order")
+        value = ObjectKeyNumber("metrics", key[len("metrics.") :])
         expression = (
             value.desc(nulls_last=True) if descending else value.asc(nulls_last=True)
         )

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import hashlib
 from typing import Any
+from urllib.parse import quote
+
+import pytest
 
 from apps.artifacts.models import Blob
 from apps.registry.models import ModelVersion, RegisteredModel
@@ -127,6 +130,26 @@ def test_versions_sort_by_metric(owner_api: Any) -> None:
 
     assert [item["version"] for item in descending["results"]] == [2, 3, 1, 4]
     assert [item["version"] for item in ascending["results"]] == [1, 3, 2, 4]
+
+
+@pytest.mark.parametrize("metric", ["1", "-1", "0.5", 'say "hi"', "a.b", "$[0]"])
+def test_versions_sort_by_any_metric_name(owner_api: Any, metric: str) -> None:
+    # A class label or a fold number is a common metric name, and the
+    # database must not read "1" as a list position.
+    for number, value in enumerate((0.2, 0.9, 0.5)):
+        model_push(
+            owner_api, "acme", "churn", {"a": bytes([number])}, metrics={metric: value}
+        )
+    model_push(owner_api, "acme", "churn", {"a": b"x"}, metrics={"loss": 1})
+    order = quote(f"metrics.{metric}")
+
+    descending = owner_api.get(model_url("acme", "churn", f"/versions?order=-{order}"))
+    ascending = owner_api.get(model_url("acme", "churn", f"/versions?order={order}"))
+
+    assert descending.status_code == 200
+    assert ascending.status_code == 200
+    assert [item["version"] for item in descending.json()["results"]] == [2, 3, 1, 4]
+    assert [item["version"] for item in ascending.json()["results"]] == [1, 3, 2, 4]
 
 
 def test_file_download_returns_pushed_bytes(owner_api: Any) -> None:

@@ -67,6 +67,30 @@ def test_model_page_sorts_versions_by_metric(page_client: Client, churn: None) -
     assert _rows(default.decode()) == ["3", "2", "1"]
 
 
+def test_model_page_sorts_by_numeric_metric_names(
+    page_client: Client, owner_api: Any
+) -> None:
+    for number, value in enumerate((0.2, 0.9, 0.5)):
+        model_push(
+            owner_api,
+            "acme",
+            "churn",
+            {"a": bytes([number])},
+            metrics={"1": value, "-1": -value},
+        )
+
+    by_one = page_client.get("/acme/-/models/churn?order=-metrics.1")
+    by_minus_one = page_client.get("/acme/-/models/churn?order=-metrics.-1")
+
+    assert by_one.status_code == 200
+    assert by_minus_one.status_code == 200
+    assert _rows(by_one.content.decode()) == ["2", "3", "1"]
+    assert _rows(by_minus_one.content.decode()) == ["1", "3", "2"]
+    assert 'href="?order=metrics.-1" data-sort="metrics.-1"' in unescape(
+        by_minus_one.content.decode()
+    )
+
+
 def test_model_page_renders_description_safely(
     page_client: Client, churn: None
 ) -> None:
