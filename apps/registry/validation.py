@@ -11,7 +11,7 @@ import math
 import re
 from dataclasses import dataclass
 from pathlib import PurePosixPath
-from typing import Any
+from typing import Any, NoReturn
 
 from apps.artifacts import pushes
 from apps.core.errors import InvalidInput
@@ -224,6 +224,59 @@ def _parse_file(index: int, value: object) -> FileSpec:
     return FileSpec(index=index, path=path, size=size, sha256=sha256, data=data)
 
 
+def _check_file_tree(files: list[FileSpec]) -> None:
+    """Reject two files with one path, and a file whose path is another's folder.
+
+    A pull writes every file under one directory, so the file `a` and the
+    file `a/b` cannot both be written there. Each folder is a dict of its
+    entries and each file the int of its index. Walking this tree one
+    segment at a time keeps the cost linear in the total length of the
+    paths, where building every folder prefix of a deep path would not be.
+    """
+    root: dict[str, Any] = {}
+    for spec in files:
+        *folders, name = spec.path.split("/")
+        folder = root
+        for segment in folders:
+            entry = folder.get(segment)
+            if entry is None:
+                entry = folder[segment] = {}
+            elif isinstance(entry, int):
+                _reject_file_inside_file(spec, files[entry])
+            folder = entry
+        existing = folder.setdefault(name, spec.index)
+        if isinstance(existing, dict):
+            inside = next(
+                item for item in files if item.path.startswith(spec.path + "/")
+            )
+            _reject_file_inside_file(inside, spec)
+        if existing != spec.index:
+            raise InvalidInput(
+                f"files[{spec.index}] has the same path as files[{existing}]",
+                field=f"files[{spec.index}].path",
+            )
+
+
+def _reject_file_inside_file(inner: FileSpec, outer: FileSpec) -> NoReturn:
+    """Raise for the later of two files where one's path is inside the other's."""
+    if inner.index > outer.index:
+        field = f"files[{inner.index}].path"
+        problem = (
+            f"{field} {inner.path!r} is inside {outer.path!r}, which is the path "
+            f"of files[{outer.index}]"
+        )
+    else:
+        field = f"files[{outer.index}].path"
+        problem = (
+            f"{field} {outer.path!r} is a folder of files[{inner.index}] {inner.path!r}"
+        )
+    raise InvalidInput(
+        f"{problem}. Rename one of them, because a pull cannot write a file "
+        "and a folder at one path",
+        field=field,
+    )
+
+
 @dataclass
 class VersionSpec:
     flavor: str
@@ -281,14 +334,7 @@ def parse_version_push(body: object) -> VersionSpec:
     if len(raw) > MAX_FILES:
         raise InvalidInput(f"files must be at most {MAX_FILES}", field="files")
     files = [_parse_file(index, item) for index, item in enumerate(raw)]
-    seen: dict[str, int] = {}
-    for spec in files:
-        if spec.path in seen:
-            raise InvalidInput(
-                f"files[{spec.index}] has the same path as files[{seen[spec.path]}]",
-                field=f"files[{spec.index}].path",
-            )
-        seen[spec.path] = spec.index
+    _check_file_tree(files)
 
     libraries = _json_object(payload.get("libraries"), field="libraries")
     for name, version in libraries.items():

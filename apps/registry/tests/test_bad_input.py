@@ -137,6 +137,35 @@ def test_it_rejects_two_files_with_one_path(owner_api: Any) -> None:
     assert _error(response)["field"] == "files[1].path"
 
 
+@pytest.mark.parametrize(
+    "files", [("a", "a/b"), ("a/b", "a"), ("x/a", "x/b", "x/a/b/c")]
+)
+def test_it_rejects_a_file_inside_another_file(
+    owner_api: Any, files: tuple[str, ...]
+) -> None:
+    # A pull cannot write the file "a" and the folder "a" of "a/b" at once.
+    body = push_body({path: path.encode() for path in files}, inline=True)
+
+    response = owner_api.post(
+        model_url("acme", "churn", "/versions"), body, format="json"
+    )
+
+    assert response.status_code == 400
+    assert _error(response)["field"] == f"files[{len(files) - 1}].path"
+    assert "Rename one of them" in _error(response)["message"]
+    assert not RegisteredModel.objects.exists()
+    assert not ModelVersion.objects.exists()
+
+
+def test_it_accepts_files_whose_names_share_a_prefix(owner_api: Any) -> None:
+    files = {"a": b"1", "a.txt": b"2", "ab/c": b"3", "b/a": b"4"}
+
+    pushed = model_push(owner_api, "acme", "churn", files, inline=True)
+
+    assert pushed.committed is not None
+    assert [item["path"] for item in pushed.committed["files"]] == list(files)
+
+
 @pytest.mark.parametrize("value", ["NaN", "Infinity", "-Infinity"])
 def test_it_rejects_non_standard_json_numbers(owner_api: Any, value: str) -> None:
     body = (
