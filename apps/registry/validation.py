@@ -321,7 +321,7 @@ def parse_version_push(body: object) -> VersionSpec:
     """Check the body of a push of a new version; raise on the first fault."""
     payload = _object(body, field=None)
     flavor = payload.get("flavor")
-    if flavor not in FLAVORS:
+    if not isinstance(flavor, str) or flavor not in FLAVORS:
         raise InvalidInput(
             f"flavor must be one of {', '.join(sorted(FLAVORS))}: a client that "
             "pushes another flavor needs a newer server",

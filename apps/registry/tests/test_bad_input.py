@@ -354,6 +354,20 @@ def test_it_rejects_a_flavor_no_client_can_load(owner_api: Any, flavor: str) -> 
     assert not RegisteredModel.objects.exists()
 
 
+@pytest.mark.parametrize("flavor", [["files"], {"files": 1}, 1, None])
+def test_it_rejects_a_non_string_flavor(owner_api: Any, flavor: object) -> None:
+    body = push_body({"model.bin": b"model bytes"})
+    body["flavor"] = flavor
+
+    response = owner_api.post(
+        model_url("acme", "churn", "/versions"), body, format="json"
+    )
+
+    assert response.status_code == 400
+    assert _error(response)["field"] == "flavor"
+    assert not RegisteredModel.objects.exists()
+
+
 def test_it_names_the_description_when_the_body_is_too_large(
     owner_api: Any, settings: Any
 ) -> None:
