@@ -49,6 +49,14 @@ def churn(owner_api: Any, acme: Team) -> str:
     return "/acme/-/models/churn"
 
 
+# The viewport of a common phone (iPhone 12 to 15) in CSS pixels.
+PHONE = {"width": 390, "height": 844}
+WIDTHS = """() => ({
+    page: document.documentElement.scrollWidth,
+    topbar: document.querySelector(".topbar").getBoundingClientRect().width,
+})"""
+
+
 def _versions(page: Any) -> list[str]:
     return page.eval_on_selector_all(
         "[data-testid=versions] tbody tr", "rows => rows.map(r => r.dataset.version)"
@@ -199,3 +207,43 @@ def test_model_shared_from_its_page_reaches_the_other_user(
     other.goto(f"{asgi_server.url}/acme/-/models")
     listed = other.locator("[data-testid=models] .stack-link").all_inner_texts()
     assert listed == ["churn"]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/acme/-/models",
+        "/acme/-/models/churn",
+        "/acme/-/models/churn/versions/2",
+        "/acme/-/models/churn/compare?v=1&v=2&v=3",
+    ],
+)
+def test_registry_page_fits_a_phone(
+    signed_in: Any, asgi_server: Server, owner: User, churn: str, path: str
+) -> None:
+    # A wide table scrolls inside its own box, so the page, and with it the
+    # top bar, keeps the screen's width.
+    page = signed_in(owner)
+    page.set_viewport_size(PHONE)
+
+    page.goto(f"{asgi_server.url}{path}")
+    _shoot(page, "phone" + path.split("?")[0].replace("/", "-") + ".png")
+    widths = page.evaluate(WIDTHS)
+
+    assert widths["page"] <= PHONE["width"]
+    assert widths["topbar"] == PHONE["width"]
+
+
+def test_versions_table_scrolls_on_a_phone(
+    signed_in: Any, asgi_server: Server, owner: User, churn: str
+) -> None:
+    page = signed_in(owner)
+    page.set_viewport_size(PHONE)
+
+    page.goto(f"{asgi_server.url}{churn}")
+    box = page.locator(".table-wrap:has([data-testid=versions])")
+    client_width = box.evaluate("box => box.clientWidth")
+    scroll_width = box.evaluate("box => box.scrollWidth")
+
+    assert client_width < PHONE["width"]
+    assert scroll_width > client_width

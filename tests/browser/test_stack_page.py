@@ -147,3 +147,27 @@ def test_tables_page_and_markdown_renders(
     assert page.inner_text("#output h1") == "Notes"
     assert "<script" not in page.inner_html("#output")
     assert "view=notes" in page.url
+
+
+def test_wide_table_fits_a_phone(
+    asgi_server: Server, signed_in: Any, owner_api: Any, viewer: User, acme: Team
+) -> None:
+    # The table scrolls sideways in its own box, so the page keeps the
+    # width of the screen, a common phone's 390 CSS pixels.
+    header = ",".join(f"column_{number}" for number in range(12))
+    rows = "".join(",".join(["12345.678"] * 12) + "\n" for _ in range(5))
+    push(
+        owner_api,
+        "acme",
+        "reports/wide",
+        Obj(f"{header}\n{rows}".encode(), media_type="text/csv", inline=True),
+    )
+    page = signed_in(viewer)
+    page.set_viewport_size({"width": 390, "height": 844})
+
+    page.goto(asgi_server.url + "/acme/reports/wide")
+    page.wait_for_selector("#output table")
+    box = page.locator("#output .table-wrap")
+
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    assert box.evaluate("box => box.scrollWidth > box.clientWidth")
