@@ -43,7 +43,8 @@ class Blob(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     verified_at = models.DateTimeField(null=True, blank=True)
     # When a reader's report of a failed sha256 last made the server re-read
-    # the bytes; `blob_recheck` re-reads a blob at most once per interval.
+    # the bytes. `blob_recheck` claims this column in one conditional update,
+    # so a blob is re-read at most once per `BLOB_RECHECK_SECONDS`.
     rechecked_at = models.DateTimeField(null=True, blank=True)
     # The object's key when it is not the content address that `key` derives.
     storage_key = models.CharField(max_length=255, blank=True, default="")

@@ -306,7 +306,8 @@ def upload_describe(upload: Upload, *, fresh: bool = False) -> dict[str, Any]:
     stored = {} if fresh else storage.list_parts(upload.blob.key, upload.backend_id)
     sha256 = _part_sha256(upload)
     # A presigned URL signs the checksum header, so the client must send it.
-    # Through this server the part needs no header: the server knows it.
+    # A part sent through this server needs no header, because the server
+    # has the sha256 already.
     headers = (
         {"x-amz-checksum-sha256": sha256_header(sha256)}
         if sha256 is not None and storage.direct
@@ -522,6 +523,24 @@ def _check_stored_parts(
     return stored
 
 
+def blob_read_back(blob: Blob) -> tuple[int, str] | None:
+    """Read a blob's stored bytes and return their size and hex sha256.
+
+    Returns None when the store fails to return the object, which the
+    caller treats as bytes that do not match.
+    """
+    digest = hashlib.sha256()
+    size = 0
+    try:
+        for chunk in get_storage().iter_bytes(blob.key):
+            digest.update(chunk)
+            size += len(chunk)
+    except StorageError:
+        logger.exception("blob could not be re-read: blob=%s", blob.pk)
+        return None
+    return size, digest.hexdigest()
+
+
 def blob_verify(*, blob_id: int) -> str | None:
     """Re-read a stored blob and compare its whole sha256; return the new state."""
     # A blob without a sha256 is the leftover of a deduplicated push, waiting
@@ -531,17 +550,10 @@ def blob_verify(*, blob_id: int) -> str | None:
     ).first()
     if blob is None:
         return None
-    digest = hashlib.sha256()
-    size = 0
-    try:
-        for chunk in get_storage().iter_bytes(blob.key):
-            digest.update(chunk)
-            size += len(chunk)
-    except StorageError:
-        logger.exception("blob could not be re-read: blob=%s", blob.pk)
-        size = -1
+    read = blob_read_back(blob)
+    size = read[0] if read is not None else -1
 
-    ok = size == blob.size and digest.hexdigest() == blob.sha256
+    ok = read == (blob.size, blob.sha256)
     state = BlobState.VERIFIED if ok else BlobState.CORRUPT
     Blob.objects.filter(pk=blob.pk, state=BlobState.STORED).update(
         state=state, verified_at=timezone.now()
@@ -553,7 +565,7 @@ def blob_verify(*, blob_id: int) -> str | None:
 
 @dataclass(frozen=True)
 class Recheck:
-    """What a reader's report of a failed sha256 found out about a blob.
+    """The outcome of a reader's report that a blob failed its sha256.
 
     `rechecked` is whether this report made the server re-read the bytes,
     because a blob re-read less than `BLOB_RECHECK_SECONDS` ago is not read
@@ -597,10 +609,10 @@ def blob_recheck(*, actor: Actor, blob: Blob, label: str) -> Recheck:
     if size is None:
         return unchanged
     if size == blob.size:
-        digest = _digest_read_back(blob)
-        if digest is None:
+        read = blob_read_back(blob)
+        if read is None:
             return unchanged
-        if digest == blob.sha256:
+        if read == (blob.size, blob.sha256):
             logger.info("blob re-read on report is intact: blob=%s", blob.pk)
             return Recheck(blob.state, rechecked=True, rechecked_at=now)
 
@@ -642,18 +654,6 @@ def _size_read_back(blob: Blob) -> int | None:
         logger.exception("blob could not be re-read: blob=%s", blob.pk)
         return None
     return -1 if size is None else size
-
-
-def _digest_read_back(blob: Blob) -> str | None:
-    """Return the sha256 of the stored bytes, or None when the read fails."""
-    digest = hashlib.sha256()
-    try:
-        for chunk in get_storage().iter_bytes(blob.key):
-            digest.update(chunk)
-    except StorageError:
-        logger.exception("blob could not be re-read: blob=%s", blob.pk)
-        return None
-    return digest.hexdigest()
 
 
 def download_url(

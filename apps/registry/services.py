@@ -17,7 +17,6 @@ commit, which compares it with the bytes before anything is published.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import uuid
 from dataclasses import dataclass
@@ -32,7 +31,6 @@ from django.utils import timezone
 from apps.artifacts import pushes
 from apps.artifacts import services as artifacts
 from apps.artifacts.models import Blob, BlobState
-from apps.artifacts.storage import StorageError, get_storage
 from apps.audit.services import audit_record
 from apps.core.errors import InvalidInput, NotFound, PermissionDenied
 from apps.registry import validation
@@ -240,16 +238,7 @@ def _check_sha256(
     for blob in Blob.objects.filter(pk__in=blob_ids, state=BlobState.STORED):
         address = addresses.get(blob.pk)
         expected = blob.sha256 if address is None else address.sha256
-        digest = hashlib.sha256()
-        size = 0
-        try:
-            for chunk in get_storage().iter_bytes(blob.key):
-                digest.update(chunk)
-                size += len(chunk)
-        except StorageError:
-            logger.exception("model file could not be re-read: blob=%s", blob.pk)
-            size = -1
-        if size == blob.size and digest.hexdigest() == expected:
+        if artifacts.blob_read_back(blob) == (blob.size, expected):
             if address is not None:
                 matched.add(blob.pk)
                 continue

@@ -107,7 +107,7 @@ class ChecksumError(DstackError):
     """Bytes differ from their recorded checksum.
 
     Raised when a download does not hash to the object's sha256, when the
-    server rejects a commit with `checksum_mismatch`, and when it answers
+    server rejects a commit with `checksum_mismatch`, and when it returns
     `corrupt` because its copy failed a re-read (then `code` and `field` are
     set as on `ServerError`).
     """

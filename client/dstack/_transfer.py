@@ -481,7 +481,8 @@ def report_checksum_failure(
     """Ask the server to re-read an object that failed its sha256; describe the result.
 
     The server re-reads its copy at most once per DSTACK_BLOB_RECHECK_SECONDS
-    (five minutes by default) however often the object is reported, and marks a wrong copy corrupt, which makes the
+    (300 s unless the server sets it) however often the object is reported,
+    and marks a wrong copy corrupt, which makes the
     next push of the same bytes upload them again.
     """
     mismatch = (

@@ -145,16 +145,16 @@ UPLOAD_PART_SIZE = config.integer(
     "DSTACK_UPLOAD_PART_SIZE", 16 * 1024 * 1024, minimum=5 * 1024 * 1024
 )
 # Blobs up to this size whose sha256 is known when the push opens (model
-# files) go as one part that carries the sha256, which the store checks on
-# arrival; larger ones go in parallel parts and are read back. S3 parts are
-# at most 5 GiB.
+# files) go as one part that carries the sha256, so the store checks them on
+# arrival. Larger ones go in parallel parts and are read back at the commit.
+# S3 parts are at most 5 GiB.
 CHECKED_UPLOAD_LIMIT = config.integer(
     "DSTACK_CHECKED_UPLOAD_LIMIT", 1024**3, minimum=0, maximum=5 * 1024**3
 )
 SIGNED_URL_SECONDS = config.integer("DSTACK_SIGNED_URL_SECONDS", 3600, minimum=10)
-# A reader whose download failed its sha256 asks the server to re-read the
-# stored bytes; each blob is re-read at most once in this many seconds, so
-# that reports, which anyone who can read the object may send, cost little.
+# A client whose download failed its sha256 reports it, and the server
+# re-reads the stored bytes. Anyone who can read the object may report it,
+# so each blob is re-read at most once in this many seconds.
 BLOB_RECHECK_SECONDS = config.integer("DSTACK_BLOB_RECHECK_SECONDS", 300, minimum=1)
 PENDING_REVISION_HOURS = config.integer("DSTACK_PENDING_REVISION_HOURS", 24, minimum=1)
 DELETE_BATCH_SIZE = 500

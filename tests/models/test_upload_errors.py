@@ -1,4 +1,4 @@
-"""What a push says when an upload fails, against the live server and SeaweedFS."""
+"""The error a push raises when an upload fails, against the live server and SeaweedFS."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The JSON of artifact answers that several apps' endpoints share."""
+"""The JSON of artifact responses that several apps' endpoints share."""
 
 from __future__ import annotations
 
