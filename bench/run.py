@@ -16,8 +16,10 @@
    Every round moves new bytes (the first 16 bytes change) so that
    deduplication and the pull cache skip nothing. After each push the run
    waits for the worker's background sha256 re-read of the new blob (timed
-   apart), so that it does not compete with the pull. The web server's RSS
-   is sampled every 100 ms.
+   apart), so that it does not compete with the pull. Every timed step
+   starts after `sync` with no pulled file left on disk, so that no side
+   pays for writing back the other's bytes. The web server's RSS is sampled
+   every 100 ms.
 2. `idle`: `manage.py serve` on a fresh data directory; RSS of the process
    tree after it answers `/healthz` and has idled for a few seconds.
 3. `small`: small DataFrames (about 17 KB of Parquet) pushed one after another through the API with
@@ -263,6 +265,13 @@ def stamp(path: Path, round_number: int, side: str) -> None:
 
 
 def timed(action: Any, *args: Any, **kwargs: Any) -> float:
+    """Time `action` after writing every dirty page to disk.
+
+    Without the sync, the kernel writes back the files of the step before
+    (the bytes SeaweedFS stored, a file just pulled) while the timed step
+    runs, and the side that runs next pays for it.
+    """
+    os.sync()
     start = time.perf_counter()
     action(*args, **kwargs)
     return time.perf_counter() - start
@@ -303,6 +312,9 @@ def bench_big(
                 for round_number in range(rounds):
                     # The baseline runs in every round of both phases, so each
                     # mode is compared with boto3 under the same machine load.
+                    # Each side's pull starts with no pulled file on disk.
+                    target.unlink(missing_ok=True)
+                    shutil.rmtree(work / f"cache-{mode}", ignore_errors=True)
                     stamp(source, round_number, "b" + mode[0])
                     key = f"big-{mode}-{round_number}"
                     times["boto3_push"].append(
@@ -470,12 +482,17 @@ def main() -> None:
         default=5_700_000,
         help="training rows of the benchmarked model (5.7 million: 500 MB pickled)",
     )
-    parser.add_argument("--job-runs", type=int, default=20, help="runs started per mode")
+    parser.add_argument(
+        "--job-runs", type=int, default=20, help="runs started per mode"
+    )
     parser.add_argument(
         "--job-events", type=int, default=50, help="progress events per mode"
     )
     parser.add_argument(
-        "--job-ticks", type=int, default=3, help="scheduled ticks per mode (one a minute)"
+        "--job-ticks",
+        type=int,
+        default=3,
+        help="scheduled ticks per mode (one a minute)",
     )
     args = parser.parse_args()
     only = set(args.only or ["big", "idle", "small", "models", "jobs"])

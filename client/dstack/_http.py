@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import http.client
 import os
 import platform
+import ssl
 import sys
+import threading
+import urllib.request
+from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -76,6 +82,13 @@ class Http:
         )
         self.storage.headers.clear()
         self._origin = _origin(httpx.URL(self.server))
+        self._verify = verify
+        self._timeout = httpx.Timeout(timeout or DEFAULT_TIMEOUT)
+        # Replaced transports (tests) are kept: only httpx can use them.
+        self._own_network = {
+            "api": transport is None,
+            "storage": storage_transport is None and transport is None,
+        }
 
     def close(self) -> None:
         self.api.close()
@@ -134,12 +147,169 @@ class Http:
             return self.api
         return self.storage
 
+    def range_reader(self, url: str) -> RangeReader | None:
+        """Return a RangeReader for `url`, or None where only httpx may fetch it.
+
+        That is where a test replaced the transport, and where the environment
+        names a proxy for the URL's host, which httpx honours and
+        http.client does not.
+        """
+        client = self.client_for(url)
+        network = "api" if client is self.api else "storage"
+        parts = urlsplit(url)
+        if not self._own_network[network] or parts.scheme not in ("http", "https"):
+            return None
+        proxies = urllib.request.getproxies()
+        if (parts.scheme in proxies or "all" in proxies) and not (
+            urllib.request.proxy_bypass(parts.hostname or "")
+        ):
+            return None
+        context = None
+        if parts.scheme == "https":
+            context = httpx.create_ssl_context(verify=self._verify)
+        # Only the headers that identify the caller: http.client requests an
+        # uncompressed body itself, because a compressed one would not fit a range.
+        headers = {
+            name: value
+            for name, value in client.headers.items()
+            if name.lower() in ("authorization", "user-agent")
+        }
+        return RangeReader(
+            url,
+            headers=headers,
+            timeout=self._timeout.read,
+            ssl_context=context,
+        )
+
     def absolute(self, url: str) -> str:
         """Resolve a URL the server sent relative to its own origin."""
         parsed = httpx.URL(url)
         if parsed.is_absolute_url:
             return url
         return str(httpx.URL(self.server).join(url))
+
+
+class RangeReader:
+    """Reads byte ranges of one URL into a file with the standard library's client.
+
+    httpx receives a body in 64 KiB reads and copies each into new bytes,
+    which for a large download costs more CPU than the transfer itself.
+    `http.client` reads straight into one reused buffer. Each thread keeps
+    its own connection. A response other than the exact range requested is
+    left to httpx, which follows redirects and reads error bodies.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        headers: dict[str, str],
+        timeout: float | None,
+        ssl_context: ssl.SSLContext | None,
+    ) -> None:
+        parts = urlsplit(url)
+        self._host = parts.hostname or ""
+        self._port = parts.port
+        self._target = parts.path or "/"
+        if parts.query:
+            self._target += "?" + parts.query
+        self._headers = headers
+        self._timeout = timeout
+        self._ssl_context = ssl_context
+        self._local = threading.local()
+        self._connections: list[http.client.HTTPConnection] = []
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        with self._lock:
+            for connection in self._connections:
+                connection.close()
+            self._connections.clear()
+
+    def read_into(
+        self,
+        descriptor: int,
+        start: int,
+        end: int,
+        *,
+        buffer: memoryview,
+        advance: Callable[[int], None],
+    ) -> bool:
+        """Write bytes `start` to `end` of the URL at the same offsets of `descriptor`.
+
+        Returns False, having written nothing, when the response is not
+        HTTP 206 with exactly that range. Raises TransportError when the
+        connection fails or the body ends early.
+        """
+        headers = {**self._headers, "Range": f"bytes={start}-{end - 1}"}
+        response = self._send(headers)
+        expected = f"bytes {start}-{end - 1}/"
+        if (
+            response.status != 206
+            or response.length != end - start
+            or not (response.getheader("Content-Range") or "").startswith(expected)
+        ):
+            self._discard()
+            return False
+
+        position = start
+        try:
+            while position < end:
+                count = response.readinto(buffer[: min(len(buffer), end - position)])
+                if not count:
+                    break
+                os.pwrite(descriptor, buffer[:count], position)
+                position += count
+                advance(count)
+        except (OSError, http.client.HTTPException) as exc:
+            self._discard()
+            raise TransportError(f"download failed: {exc!r}") from exc
+        if position != end:
+            self._discard()
+            raise TransportError(
+                f"range {start}-{end - 1} ended after {position - start} bytes"
+            )
+        return True
+
+    def _send(self, headers: dict[str, str]) -> http.client.HTTPResponse:
+        # A kept-alive connection the server has closed fails on first use,
+        # so a reused one gets a second try on a new connection.
+        for fresh in (False, True):
+            reused = getattr(self._local, "connection", None) is not None
+            connection = self._connection()
+            try:
+                connection.request("GET", self._target, headers=headers)
+                return connection.getresponse()
+            except (OSError, http.client.HTTPException) as exc:
+                self._discard()
+                if fresh or not reused:
+                    raise TransportError(f"download failed: {exc!r}") from exc
+        raise AssertionError("unreachable")
+
+    def _connection(self) -> http.client.HTTPConnection:
+        connection = getattr(self._local, "connection", None)
+        if connection is None:
+            if self._ssl_context is None:
+                connection = http.client.HTTPConnection(
+                    self._host, self._port, timeout=self._timeout
+                )
+            else:
+                connection = http.client.HTTPSConnection(
+                    self._host,
+                    self._port,
+                    timeout=self._timeout,
+                    context=self._ssl_context,
+                )
+            self._local.connection = connection
+            with self._lock:
+                self._connections.append(connection)
+        return connection
+
+    def _discard(self) -> None:
+        connection = getattr(self._local, "connection", None)
+        if connection is not None:
+            connection.close()
+            self._local.connection = None
 
 
 def _origin(url: httpx.URL) -> tuple[str, str, int | None]:

@@ -33,7 +33,7 @@ from ._exceptions import (
     error_fields,
     error_from_response,
 )
-from ._http import Http
+from ._http import Http, RangeReader
 
 logger = logging.getLogger("dstack")
 
@@ -47,6 +47,10 @@ DEFAULT_ATTEMPTS = 4
 # Objects from this size on are downloaded as parallel byte ranges.
 RANGED_THRESHOLD = 64 * 1024 * 1024
 RANGE_SIZE = 16 * 1024 * 1024
+# Ranges streamed through the server grow up to this size: each one is a
+# request the server authorizes and opens a storage read for, and 64 MiB
+# ranges cut its CPU per GiB by about a fifth against 16 MiB.
+SERVER_RANGE_SIZE = 64 * 1024 * 1024
 _MD5_HEX = re.compile(r"[0-9a-f]{32}")
 # Error codes of a part whose bytes differ from the checksum it carried:
 # this server's, and the S3 code BadDigest, which SeaweedFS returns for a
@@ -453,9 +457,22 @@ def download(
     for attempt in range(1, attempts + 1):
         try:
             if size is not None and size >= RANGED_THRESHOLD:
-                ranged = _download_ranged(
-                    client, url, sha256, size, directory, target, what=what
-                )
+                reader = http.range_reader(url)
+                try:
+                    ranged = _download_ranged(
+                        client,
+                        url,
+                        sha256,
+                        size,
+                        directory,
+                        target,
+                        reader=reader,
+                        through_server=client is http.api,
+                        what=what,
+                    )
+                finally:
+                    if reader is not None:
+                        reader.close()
                 if ranged is not None:
                     return ranged
             return _download_once(
@@ -547,6 +564,17 @@ def _publish(digest: Any, sha256: str, temporary: Path, target: Path) -> Path:
     return target
 
 
+def range_size(size: int, workers: int, *, through_server: bool) -> int:
+    """Pick the size of the byte ranges a download of `size` bytes is split into.
+
+    Ranges from the store are `RANGE_SIZE`. Through the server they grow
+    up to `SERVER_RANGE_SIZE` while every worker still gets one.
+    """
+    if not through_server:
+        return RANGE_SIZE
+    return min(SERVER_RANGE_SIZE, max(RANGE_SIZE, -(-size // workers)))
+
+
 class _RangesIgnored(Exception):
     """The server returned the whole object for a range request."""
 
@@ -558,6 +586,8 @@ def _download_ranged(
     size: int,
     directory: Path,
     target: Path,
+    reader: RangeReader | None = None,
+    through_server: bool = False,
     workers: int = DEFAULT_WORKERS,
     what: str = "the attachment",
 ) -> Path | None:
@@ -567,17 +597,30 @@ def _download_ranged(
     `RANGE_SIZE` go out on `workers` threads. The hash is computed in order
     while later ranges are still arriving. Returns None when the server
     ignores `Range`, so that the caller streams the object in one request.
+    A `reader` fetches each range first; a range it leaves goes through
+    httpx.
     """
     descriptor, temporary_name = tempfile.mkstemp(dir=directory, prefix=".download-")
     temporary = Path(temporary_name)
-    spans = [(start, min(start + RANGE_SIZE, size)) for start in range(0, size, RANGE_SIZE)]
+    step = range_size(size, workers, through_server=through_server)
+    spans = [(start, min(start + step, size)) for start in range(0, size, step)]
     bar = _progress_bar(size, "download")
     bar_lock = threading.Lock()
 
+    def advance(count: int) -> None:
+        with bar_lock:
+            bar.update(count)
+
     def fetch(start: int, end: int) -> None:
+        if reader is not None:
+            buffer = memoryview(bytearray(CHUNK_SIZE))
+            if reader.read_into(descriptor, start, end, buffer=buffer, advance=advance):
+                return
         headers = {"Range": f"bytes={start}-{end - 1}"}
         try:
-            with client.stream("GET", url, headers=headers, follow_redirects=True) as response:
+            with client.stream(
+                "GET", url, headers=headers, follow_redirects=True
+            ) as response:
                 if response.status_code == 200:
                     raise _RangesIgnored()
                 if response.is_error:
@@ -592,15 +635,18 @@ def _download_ranged(
                 position = start
                 for chunk in response.iter_bytes(CHUNK_SIZE):
                     if position + len(chunk) > end:
-                        raise TransportError(f"range {start}-{end - 1} sent too many bytes")
+                        raise TransportError(
+                            f"range {start}-{end - 1} sent too many bytes"
+                        )
                     os.pwrite(descriptor, chunk, position)
                     position += len(chunk)
-                    with bar_lock:
-                        bar.update(len(chunk))
+                    advance(len(chunk))
         except httpx.TransportError as exc:
             raise TransportError(f"download failed: {exc}") from exc
         if position != end:
-            raise TransportError(f"range {start}-{end - 1} ended after {position - start} bytes")
+            raise TransportError(
+                f"range {start}-{end - 1} ended after {position - start} bytes"
+            )
 
     digest = hashlib.sha256()
     try:
@@ -611,7 +657,9 @@ def _download_ranged(
                 for (start, end), future in zip(spans, futures):
                     future.result()
                     for offset in range(start, end, CHUNK_SIZE):
-                        digest.update(os.pread(descriptor, min(CHUNK_SIZE, end - offset), offset))
+                        digest.update(
+                            os.pread(descriptor, min(CHUNK_SIZE, end - offset), offset)
+                        )
             except BaseException:
                 for future in futures:
                     future.cancel()
@@ -652,9 +700,7 @@ def _download_once(
                                 request=response.request,
                                 response=response,
                             )
-                        raise error_from_response(
-                            response, f"downloading {what}"
-                        )
+                        raise error_from_response(response, f"downloading {what}")
                     for chunk in response.iter_bytes(CHUNK_SIZE):
                         digest.update(chunk)
                         file.write(chunk)
