@@ -265,3 +265,52 @@ def test_range_size_through_server():
     assert _transfer.range_size(1024 * mib, 6, through_server=True) == 64 * mib
     assert _transfer.range_size(120 * mib, 6, through_server=True) == 20 * mib
     assert _transfer.range_size(70 * mib, 6, through_server=True) == 16 * mib
+
+
+@pytest.fixture
+def recording_proxy() -> Iterator[tuple[str, Behaviour]]:
+    # An HTTP proxy that serves the object itself for every absolute URL it
+    # receives, so a test can count the requests that went through it.
+    behaviour = Behaviour()
+    handler = type("Handler", (ObjectHandler,), {"behaviour": behaviour})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", behaviour
+    server.shutdown()
+    server.server_close()
+    thread.join()
+
+
+def test_ranged_download_takes_httpx_proxy_route(
+    behaviour, origin, recording_proxy, monkeypatch, tmp_path
+):
+    # Given a proxy for plain HTTP and NO_PROXY=.localhost. httpx 0.29 reads
+    # that entry as the subdomains of localhost only, so it sends requests for
+    # localhost itself through the proxy. urllib's proxy_bypass does not.
+    proxy, proxied = recording_proxy
+    monkeypatch.setenv("HTTP_PROXY", proxy)
+    monkeypatch.setenv("NO_PROXY", ".localhost")
+    http = Http("http://127.0.0.1:9/api", None)
+    url = origin.replace("127.0.0.1", "localhost") + "/object"
+
+    # When the object is downloaded once whole (size unknown, so httpx
+    # streams it) and once in ranges
+    whole = _transfer.download(
+        http,
+        url,
+        sha256=SHA256,
+        size=None,
+        directory=tmp_path / "whole",
+        sleep=lambda seconds: None,
+    )
+    requests_of_whole = len(proxied.requests)
+    ranged = download(http, url, tmp_path)
+
+    # Then both downloads go through the proxy, and none reaches the origin
+    # directly
+    assert whole.read_bytes() == DATA
+    assert ranged.read_bytes() == DATA
+    assert requests_of_whole == 1
+    assert len(proxied.requests) == 1 + -(-len(DATA) // RANGE)
+    assert behaviour.requests == []
