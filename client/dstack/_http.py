@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import os
 import platform
+import socket
 import ssl
 import sys
 import threading
@@ -150,9 +151,10 @@ class Http:
     def range_reader(self, url: str) -> RangeReader | None:
         """Return a RangeReader for `url`, or None where only httpx may fetch it.
 
-        That is where a test replaced the transport, and where the environment
-        names a proxy for the URL's host, which httpx honours and
-        http.client does not.
+        That is where a test replaced the transport, and wherever the
+        environment names a proxy for the URL's scheme, even with NO_PROXY:
+        httpx and urllib read NO_PROXY differently (`.example.com` exempts
+        `example.com` itself for urllib only), so only httpx decides.
         """
         client = self.client_for(url)
         network = "api" if client is self.api else "storage"
@@ -160,9 +162,7 @@ class Http:
         if not self._own_network[network] or parts.scheme not in ("http", "https"):
             return None
         proxies = urllib.request.getproxies()
-        if (parts.scheme in proxies or "all" in proxies) and not (
-            urllib.request.proxy_bypass(parts.hostname or "")
-        ):
+        if parts.scheme in proxies or "all" in proxies:
             return None
         context = None
         if parts.scheme == "https":
@@ -177,7 +177,8 @@ class Http:
         return RangeReader(
             url,
             headers=headers,
-            timeout=self._timeout.read,
+            connect_timeout=self._timeout.connect,
+            read_timeout=self._timeout.read,
             ssl_context=context,
         )
 
@@ -204,18 +205,22 @@ class RangeReader:
         url: str,
         *,
         headers: dict[str, str],
-        timeout: float | None,
+        connect_timeout: float | None,
+        read_timeout: float | None,
         ssl_context: ssl.SSLContext | None,
     ) -> None:
         parts = urlsplit(url)
         self._host = parts.hostname or ""
         self._port = parts.port
+        self._address = parts.netloc.rpartition("@")[2]
         self._target = parts.path or "/"
         if parts.query:
             self._target += "?" + parts.query
         self._headers = headers
-        self._timeout = timeout
+        self._connect_timeout = connect_timeout
+        self._read_timeout = read_timeout
         self._ssl_context = ssl_context
+        self._stopped = threading.Event()
         self._local = threading.local()
         self._connections: list[http.client.HTTPConnection] = []
         self._lock = threading.Lock()
@@ -225,6 +230,21 @@ class RangeReader:
             for connection in self._connections:
                 connection.close()
             self._connections.clear()
+
+    def stop(self) -> None:
+        """Make every read in progress fail now, and every later one at once.
+
+        Shutting a socket down wakes a thread blocked reading it, which
+        closing it from another thread does not.
+        """
+        self._stopped.set()
+        with self._lock:
+            for connection in self._connections:
+                if connection.sock is not None:
+                    try:
+                        connection.sock.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass
 
     def read_into(
         self,
@@ -239,7 +259,8 @@ class RangeReader:
 
         Returns False, having written nothing, when the response is not
         HTTP 206 with exactly that range. Raises TransportError when the
-        connection fails or the body ends early.
+        connection fails, the body ends early or `stop` was called. Errors
+        writing the file (a full disk) are raised as they are.
         """
         headers = {**self._headers, "Range": f"bytes={start}-{end - 1}"}
         response = self._send(headers)
@@ -253,17 +274,20 @@ class RangeReader:
             return False
 
         position = start
-        try:
-            while position < end:
+        while position < end:
+            try:
                 count = response.readinto(buffer[: min(len(buffer), end - position)])
-                if not count:
-                    break
-                os.pwrite(descriptor, buffer[:count], position)
-                position += count
-                advance(count)
-        except (OSError, http.client.HTTPException) as exc:
+            except (OSError, http.client.HTTPException) as exc:
+                self._discard()
+                raise self._failure(exc) from exc
+            if not count or self._stopped.is_set():
+                break
+            os.pwrite(descriptor, buffer[:count], position)
+            position += count
+            advance(count)
+        if self._stopped.is_set():
             self._discard()
-            raise TransportError(f"download failed: {exc!r}") from exc
+            raise TransportError(f"download from {self._address} stopped")
         if position != end:
             self._discard()
             raise TransportError(
@@ -275,34 +299,45 @@ class RangeReader:
         # A kept-alive connection the server has closed fails on first use,
         # so a reused one gets a second try on a new connection.
         for fresh in (False, True):
+            if self._stopped.is_set():
+                raise TransportError(f"download from {self._address} stopped")
             reused = getattr(self._local, "connection", None) is not None
-            connection = self._connection()
             try:
+                connection = self._connection()
                 connection.request("GET", self._target, headers=headers)
                 return connection.getresponse()
             except (OSError, http.client.HTTPException) as exc:
                 self._discard()
                 if fresh or not reused:
-                    raise TransportError(f"download failed: {exc!r}") from exc
+                    raise self._failure(exc) from exc
         raise AssertionError("unreachable")
+
+    def _failure(self, error: Exception) -> TransportError:
+        reason = str(error) or type(error).__name__
+        return TransportError(f"download from {self._address} failed: {reason}")
 
     def _connection(self) -> http.client.HTTPConnection:
         connection = getattr(self._local, "connection", None)
         if connection is None:
             if self._ssl_context is None:
                 connection = http.client.HTTPConnection(
-                    self._host, self._port, timeout=self._timeout
+                    self._host, self._port, timeout=self._connect_timeout
                 )
             else:
                 connection = http.client.HTTPSConnection(
                     self._host,
                     self._port,
-                    timeout=self._timeout,
+                    timeout=self._connect_timeout,
                     context=self._ssl_context,
                 )
             self._local.connection = connection
             with self._lock:
                 self._connections.append(connection)
+            # Connecting waits at most the connect timeout, as with httpx,
+            # and each read of the body at most the read timeout.
+            connection.connect()
+            if connection.sock is not None:
+                connection.sock.settimeout(self._read_timeout)
         return connection
 
     def _discard(self) -> None:

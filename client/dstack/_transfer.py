@@ -593,12 +593,13 @@ def _download_ranged(
 ) -> Path | None:
     """Fetch a large object as parallel byte ranges written in place.
 
-    One connection rarely fills the link to an object store, so ranges of
-    `RANGE_SIZE` go out on `workers` threads. The hash is computed in order
+    One connection rarely fills the link to an object store, so ranges (of
+    `range_size`) go out on `workers` threads. The hash is computed in order
     while later ranges are still arriving. Returns None when the server
     ignores `Range`, so that the caller streams the object in one request.
     A `reader` fetches each range first; a range it leaves goes through
-    httpx.
+    httpx. When a range fails or the caller is interrupted (Ctrl-C), the
+    other ranges stop at their next chunk instead of running to their end.
     """
     descriptor, temporary_name = tempfile.mkstemp(dir=directory, prefix=".download-")
     temporary = Path(temporary_name)
@@ -606,6 +607,7 @@ def _download_ranged(
     spans = [(start, min(start + step, size)) for start in range(0, size, step)]
     bar = _progress_bar(size, "download")
     bar_lock = threading.Lock()
+    stopped = threading.Event()
 
     def advance(count: int) -> None:
         with bar_lock:
@@ -634,6 +636,8 @@ def _download_ranged(
                     raise error_from_response(response, f"downloading {what}")
                 position = start
                 for chunk in response.iter_bytes(CHUNK_SIZE):
+                    if stopped.is_set():
+                        raise TransportError("download stopped")
                     if position + len(chunk) > end:
                         raise TransportError(
                             f"range {start}-{end - 1} sent too many bytes"
@@ -661,6 +665,9 @@ def _download_ranged(
                             os.pread(descriptor, min(CHUNK_SIZE, end - offset), offset)
                         )
             except BaseException:
+                stopped.set()
+                if reader is not None:
+                    reader.stop()
                 for future in futures:
                     future.cancel()
                 raise

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -39,6 +40,14 @@ class Behaviour:
     drop_connections: bool = False
     # Send only half the bytes of this many range responses, then close.
     short_answers: int = 0
+    # Respond 403 to the range that starts here, and write every other range
+    # in 1 KiB pieces this many seconds apart.
+    refuse_start: int | None = None
+    delay: float = 0.0
+    # Slow ranges whose client went away before they were sent whole.
+    cut_off: int = 0
+    sending: int = 0
+    finished: threading.Event = field(default_factory=threading.Event)
     requests: list[dict[str, str | None]] = field(default_factory=list)
     ports: set[int] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -85,6 +94,11 @@ class ObjectHandler(BaseHTTPRequestHandler):
         else:
             first, last = self.headers["Range"].removeprefix("bytes=").split("-")
             start, end = int(first), min(int(last) + 1, len(DATA))
+            if start == behaviour.refuse_start:
+                self.send_response(403)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
             self.send_response(206)
             self.send_header("Content-Length", str(end - start))
             self.send_header("Content-Range", f"bytes {start}-{end - 1}/{len(DATA)}")
@@ -93,9 +107,37 @@ class ObjectHandler(BaseHTTPRequestHandler):
                 self.wfile.write(DATA[start : start + (end - start) // 2])
                 self.close_connection = True
                 return
+            if behaviour.delay:
+                self.write_slowly(DATA[start:end])
+                return
             self.wfile.write(DATA[start:end])
         if behaviour.drop_connections:
             self.close_connection = True
+
+    def write_slowly(self, body: bytes) -> None:
+        behaviour = self.behaviour
+        with behaviour.lock:
+            behaviour.sending += 1
+        try:
+            for offset in range(0, len(body), 1024):
+                self.wfile.write(body[offset : offset + 1024])
+                self.wfile.flush()
+                time.sleep(behaviour.delay)
+        except OSError:
+            with behaviour.lock:
+                behaviour.cut_off += 1
+        finally:
+            self.close_connection = True
+            with behaviour.lock:
+                behaviour.sending -= 1
+                if behaviour.sending == 0:
+                    behaviour.finished.set()
+
+
+class QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: object, client_address: object) -> None:
+        # Clients that go away mid-response are what these tests cause.
+        pass
 
 
 @pytest.fixture
@@ -112,7 +154,7 @@ def behaviour(monkeypatch: pytest.MonkeyPatch) -> Behaviour:
 @pytest.fixture
 def origin(behaviour: Behaviour) -> Iterator[str]:
     handler = type("Handler", (ObjectHandler,), {"behaviour": behaviour})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server = QuietServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
@@ -229,12 +271,57 @@ def test_download_reports_a_refusal(behaviour, origin, tmp_path):
 
 def test_range_reader_none_behind_proxy(behaviour, monkeypatch):
     http = Http("http://127.0.0.1:9/api", None)
-    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:3128")
-
-    assert http.range_reader("http://store.internal/object") is None
-
-    monkeypatch.setenv("NO_PROXY", "store.internal")
     assert http.range_reader("http://store.internal/object") is not None
+
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:3128")
+    assert http.range_reader("http://store.internal/object") is None
+    # httpx alone decides what NO_PROXY exempts.
+    monkeypatch.setenv("NO_PROXY", "store.internal")
+    assert http.range_reader("http://store.internal/object") is None
+    assert http.range_reader("https://store.internal/object") is not None
+
+    monkeypatch.setenv("ALL_PROXY", "http://127.0.0.1:3128")
+    assert http.range_reader("https://store.internal/object") is None
+
+
+def test_range_reader_raises_file_errors_unchanged(behaviour, origin, tmp_path):
+    # Given a file the reader cannot write, as on a full disk
+    path = tmp_path / "read-only"
+    path.write_bytes(b"")
+    descriptor = os.open(path, os.O_RDONLY)
+    reader = Http("http://127.0.0.1:9/api", None).range_reader(f"{origin}/object")
+    assert reader is not None
+
+    # When a range is read into it, then the OSError is not taken for a
+    # network failure, which a download would retry
+    try:
+        with pytest.raises(OSError) as raised:
+            reader.read_into(
+                descriptor,
+                0,
+                RANGE,
+                buffer=memoryview(bytearray(4096)),
+                advance=lambda count: None,
+            )
+    finally:
+        os.close(descriptor)
+        reader.close()
+    assert not isinstance(raised.value, TransportError)
+    assert len(behaviour.requests) == 1
+
+
+def test_download_stops_other_ranges_when_one_fails(behaviour, origin, tmp_path):
+    # Given a store that refuses the first range and sends the others slowly
+    behaviour.refuse_start = 0
+    behaviour.delay = 0.1
+
+    with pytest.raises(PermissionDeniedError):
+        download(Http("http://127.0.0.1:9/api", None), f"{origin}/object", tmp_path)
+
+    # Then the ranges in flight were cut off instead of sent to their end
+    behaviour.finished.wait(timeout=30)
+    assert behaviour.cut_off > 0
+    assert list((tmp_path / "cache").iterdir()) == []
 
 
 def test_range_reader_none_with_replaced_transport(behaviour):
@@ -273,7 +360,7 @@ def recording_proxy() -> Iterator[tuple[str, Behaviour]]:
     # receives, so a test can count the requests that went through it.
     behaviour = Behaviour()
     handler = type("Handler", (ObjectHandler,), {"behaviour": behaviour})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server = QuietServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}", behaviour
