@@ -6,7 +6,8 @@ Builds the same scikit-learn model from `--seed` (not timed), pushes it and
 pulls it back on the chosen side, checks that the pulled model predicts
 what the pushed one does, and prints the two durations as JSON. It
 imports only what its side needs, so that the MLflow side runs in
-MLflow's own virtual environment.
+MLflow's own virtual environment. Every timed step starts after `sync`,
+so that none pays for writing back the bytes of the step before.
 """
 
 from __future__ import annotations
@@ -46,11 +47,14 @@ def raw_round(model: Any, args: argparse.Namespace) -> tuple[float, float, Any]:
         region_name="us-east-1",
     )
     key = f"raw/model-{args.seed}.pkl"
+    os.sync()
     start = time.perf_counter()
     data = pickle.dumps(model, protocol=pickle.HIGHEST_PROTOCOL)
     s3.upload_fileobj(io.BytesIO(data), args.bucket, key)
     push = time.perf_counter() - start
     del data
+
+    os.sync()
 
     start = time.perf_counter()
     buffer = io.BytesIO()
@@ -69,6 +73,7 @@ def dstack_round(model: Any, args: argparse.Namespace) -> tuple[float, float, An
         with dstack.Client(
             args.server, args.token, team="bench", cache_dir=cache
         ) as client:
+            os.sync()
             start = time.perf_counter()
             client.models.push("knn", model, metrics={"seed": args.seed})
             push = time.perf_counter() - start
@@ -76,6 +81,7 @@ def dstack_round(model: Any, args: argparse.Namespace) -> tuple[float, float, An
                 # The worker's background sha256 re-read of the new blob runs
                 # between the push and the pull, as in the stacks benchmark.
                 os.system(args.wait_command)
+            os.sync()
             start = time.perf_counter()
             pulled = client.models.pull("knn")
             pull = time.perf_counter() - start
@@ -91,9 +97,11 @@ def mlflow_round(model: Any, args: argparse.Namespace) -> tuple[float, float, An
     mlflow.set_tracking_uri(args.server)
     mlflow.set_experiment("bench")
     with mlflow.start_run():
+        os.sync()
         start = time.perf_counter()
         info = mlflow.sklearn.log_model(model, name="model")
         push = time.perf_counter() - start
+    os.sync()
     start = time.perf_counter()
     pulled = mlflow.sklearn.load_model(info.model_uri)
     pull = time.perf_counter() - start
