@@ -85,11 +85,9 @@ class Http:
         self._origin = _origin(httpx.URL(self.server))
         self._verify = verify
         self._timeout = httpx.Timeout(timeout or DEFAULT_TIMEOUT)
-        # Replaced transports (tests) are kept: only httpx can use them.
-        self._own_network = {
-            "api": transport is None,
-            "storage": storage_transport is None and transport is None,
-        }
+        # A transport a test replaced works through httpx only.
+        self._api_replaced = transport is not None
+        self._storage_replaced = self._api_replaced or storage_transport is not None
 
     def close(self) -> None:
         self.api.close()
@@ -157,9 +155,9 @@ class Http:
         `example.com` itself for urllib only), so only httpx decides.
         """
         client = self.client_for(url)
-        network = "api" if client is self.api else "storage"
+        replaced = self._api_replaced if client is self.api else self._storage_replaced
         parts = urlsplit(url)
-        if not self._own_network[network] or parts.scheme not in ("http", "https"):
+        if replaced or parts.scheme not in ("http", "https"):
             return None
         proxies = urllib.request.getproxies()
         if parts.scheme in proxies or "all" in proxies:
@@ -191,7 +189,7 @@ class Http:
 
 
 class RangeReader:
-    """Reads byte ranges of one URL into a file with the standard library's client.
+    """A reader of byte ranges of one URL into a file, over the standard library's client.
 
     httpx receives a body in 64 KiB reads and copies each into new bytes,
     which for a large download costs more CPU than the transfer itself.

@@ -2,7 +2,7 @@
 
 A small HTTP server on 127.0.0.1 serves one object and misbehaves on
 request: it closes connections without saying so, cuts a range short,
-ignores `Range`, redirects or refuses. The download must end with the
+ignores `Range`, redirects or forbids access. The download must end with the
 right bytes or a clear error in every case.
 """
 
@@ -34,7 +34,7 @@ PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
 class Behaviour:
     """What the object server does; tests change it before downloading."""
 
-    # "ranges": 206 responses, "whole": 200 with every byte, "refuse": 403.
+    # "ranges": 206 responses, "whole": 200 with every byte, "forbid": 403.
     mode: str = "ranges"
     # Close every connection after one response without `Connection: close`.
     drop_connections: bool = False
@@ -42,7 +42,7 @@ class Behaviour:
     short_answers: int = 0
     # Respond 403 to the range that starts here, and write every other range
     # in 1 KiB pieces this many seconds apart.
-    refuse_start: int | None = None
+    forbidden_start: int | None = None
     delay: float = 0.0
     # Slow ranges whose client went away before they were sent whole.
     cut_off: int = 0
@@ -80,7 +80,7 @@ class ObjectHandler(BaseHTTPRequestHandler):
             self.send_header("Location", "/object")
             self.send_header("Content-Length", "0")
             self.end_headers()
-        elif behaviour.mode == "refuse":
+        elif behaviour.mode == "forbid":
             body = b"<Error><Code>AccessDenied</Code></Error>"
             self.send_response(403)
             self.send_header("Content-Length", str(len(body)))
@@ -94,7 +94,7 @@ class ObjectHandler(BaseHTTPRequestHandler):
         else:
             first, last = self.headers["Range"].removeprefix("bytes=").split("-")
             start, end = int(first), min(int(last) + 1, len(DATA))
-            if start == behaviour.refuse_start:
+            if start == behaviour.forbidden_start:
                 self.send_response(403)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
@@ -174,7 +174,7 @@ def download(http: Http, url: str, tmp_path: Path) -> Path:
     )
 
 
-def ranges_asked(behaviour: Behaviour) -> list[str | None]:
+def ranges_requested(behaviour: Behaviour) -> list[str | None]:
     return [request["range"] for request in behaviour.requests]
 
 
@@ -188,7 +188,7 @@ def test_download_from_store_reuses_connections(behaviour, origin, tmp_path):
     # Then the bytes arrive whole, in ranges, with the presigned query kept,
     # without the API token, and no more connections than workers were opened
     assert path.read_bytes() == DATA
-    assert sorted(ranges_asked(behaviour)) == sorted(
+    assert sorted(ranges_requested(behaviour)) == sorted(
         f"bytes={start}-{min(start + RANGE, len(DATA)) - 1}"
         for start in range(0, len(DATA), RANGE)
     )
@@ -219,7 +219,7 @@ def test_download_reopens_silently_closed_connections(behaviour, origin, tmp_pat
 
     # Then each range is still fetched once, on a new connection
     assert path.read_bytes() == DATA
-    assert len(ranges_asked(behaviour)) == -(-len(DATA) // RANGE)
+    assert len(ranges_requested(behaviour)) == -(-len(DATA) // RANGE)
     assert len(behaviour.ports) == len(behaviour.requests)
 
 
@@ -249,7 +249,7 @@ def test_download_without_range_support(behaviour, origin, tmp_path):
     path = download(Http("http://127.0.0.1:9/api", None), f"{origin}/object", tmp_path)
 
     assert path.read_bytes() == DATA
-    assert ranges_asked(behaviour)[-1] is None
+    assert ranges_requested(behaviour)[-1] is None
 
 
 def test_download_follows_redirects(behaviour, origin, tmp_path):
@@ -259,8 +259,8 @@ def test_download_follows_redirects(behaviour, origin, tmp_path):
     assert any(request["path"] == "/object" for request in behaviour.requests)
 
 
-def test_download_reports_a_refusal(behaviour, origin, tmp_path):
-    behaviour.mode = "refuse"
+def test_download_reports_a_403(behaviour, origin, tmp_path):
+    behaviour.mode = "forbid"
 
     with pytest.raises(PermissionDeniedError, match="HTTP 403"):
         download(Http("http://127.0.0.1:9/api", None), f"{origin}/object", tmp_path)
@@ -311,8 +311,8 @@ def test_range_reader_raises_file_errors_unchanged(behaviour, origin, tmp_path):
 
 
 def test_download_stops_other_ranges_when_one_fails(behaviour, origin, tmp_path):
-    # Given a store that refuses the first range and sends the others slowly
-    behaviour.refuse_start = 0
+    # Given a store that forbids the first range and sends the others slowly
+    behaviour.forbidden_start = 0
     behaviour.delay = 0.1
 
     with pytest.raises(PermissionDeniedError):
